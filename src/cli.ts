@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/**
+ * Start-up: flags and environment, the connector file, the server, signals.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type Connector, upstreamOriginFor } from './connectors/model.ts';
+import { ConfigError, parseConnectorsYaml } from './connectors/parse.ts';
+import { createLogger } from './observability/logger.ts';
+import { buildServer } from './server.ts';
+
+const USAGE = `Usage: oci-connector-proxy [options]
+
+  --config <file>           Connector and Secret YAML documents          (OCP_CONFIG)
+  --upstream <url>          one anonymous connector for this registry     (OCP_UPSTREAM)
+  --listen <host:port>      address to listen on, default 127.0.0.1:5000  (OCP_LISTEN)
+  --log-level <level>       trace|debug|info|warn|error, default info     (OCP_LOG_LEVEL)
+  --connect-timeout <ms>    upstream connect timeout, default 10000        (OCP_CONNECT_TIMEOUT)
+  --headers-timeout <ms>    upstream response-header timeout, default 30000 (OCP_HEADERS_TIMEOUT)
+  --body-timeout <ms>       upstream body idle timeout, default 300000     (OCP_BODY_TIMEOUT)
+  --shutdown-grace <ms>     time in-flight requests get on SIGTERM, default 30000 (OCP_SHUTDOWN_GRACE)
+  --trust-proxy             honour X-Forwarded-Proto/Host from a fronting proxy (OCP_TRUST_PROXY=true)
+  -h, --help                this text
+
+With neither --config nor --upstream the proxy serves Docker Hub anonymously.`;
+
+const FLAGS = {
+  config: 'OCP_CONFIG',
+  upstream: 'OCP_UPSTREAM',
+  listen: 'OCP_LISTEN',
+  'log-level': 'OCP_LOG_LEVEL',
+  'connect-timeout': 'OCP_CONNECT_TIMEOUT',
+  'headers-timeout': 'OCP_HEADERS_TIMEOUT',
+  'body-timeout': 'OCP_BODY_TIMEOUT',
+  'shutdown-grace': 'OCP_SHUTDOWN_GRACE',
+} as const;
+
+class UsageError extends Error {}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`oci-connector-proxy: ${message}\n`);
+  process.exit(code);
+}
+
+function anonymous(name: string, address: string, flag: string): Connector {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw new UsageError(`${flag}: ${JSON.stringify(address)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag}: ${JSON.stringify(address)} must start with http:// or https://`);
+  if (url.username || url.password) throw new UsageError(`${flag}: must not hold credentials; use --config with a Secret`);
+  const { origin, dockerHub } = upstreamOriginFor(url);
+  return { namespace: 'default', name, address, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen: ${JSON.stringify(value)} must be host:port, e.g. 127.0.0.1:5000 or [::1]:5000`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name}: ${JSON.stringify(value)} must be a positive number of milliseconds`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        config: { type: 'string' },
+        upstream: { type: 'string' },
+        listen: { type: 'string' },
+        'log-level': { type: 'string' },
+        'connect-timeout': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'body-timeout': { type: 'string' },
+        'shutdown-grace': { type: 'string' },
+        'trust-proxy': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values['help']) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const opt = (name: keyof typeof FLAGS): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : process.env[FLAGS[name]] || undefined;
+  };
+
+  let connectors: Connector[];
+  let listen: { host: string; port: number };
+  let timeouts: { connectTimeout: number; headersTimeout: number; bodyTimeout: number };
+  let grace: number;
+  const configFile = opt('config');
+  const upstream = opt('upstream');
+  try {
+    if (configFile && upstream) throw new UsageError('--config and --upstream are exclusive; give one');
+    if (configFile) {
+      let text: string;
+      try {
+        text = readFileSync(configFile, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`${configFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      connectors = parseConnectorsYaml(text, configFile);
+    } else if (upstream) {
+      connectors = [anonymous('upstream', upstream, '--upstream')];
+    } else {
+      connectors = [anonymous('dockerhub', 'https://index.docker.io', 'default')];
+    }
+    listen = parseListen(opt('listen') ?? '127.0.0.1:5000');
+    timeouts = {
+      connectTimeout: positiveInt('connect-timeout', opt('connect-timeout'), 10_000),
+      headersTimeout: positiveInt('headers-timeout', opt('headers-timeout'), 30_000),
+      bodyTimeout: positiveInt('body-timeout', opt('body-timeout'), 300_000),
+    };
+    grace = positiveInt('shutdown-grace', opt('shutdown-grace'), 30_000);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
+    throw err;
+  }
+
+  const level = opt('log-level') ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) fail(`--log-level: unknown level ${JSON.stringify(level)}`);
+  const logger = createLogger(level);
+  const trustProxy = values['trust-proxy'] === true || process.env['OCP_TRUST_PROXY'] === 'true';
+  const server = buildServer({ connectors, logger, upstream: timeouts, trustProxy });
+
+  try {
+    await server.app.listen({ host: listen.host, port: listen.port });
+  } catch (err) {
+    fail(`--listen ${listen.host}:${listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
+  }
+  logger.info(
+    { listen: `${listen.host}:${listen.port}`, connectors: connectors.map((c) => ({ connector: `${c.namespace}/${c.name}`, upstream: c.upstreamOrigin, authenticated: c.credentials !== undefined })) },
+    'oci-connector-proxy listening',
+  );
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, graceMs: grace }, 'shutting down: refusing new connections, finishing in-flight requests');
+    const timer = setTimeout(() => {
+      logger.warn('shutdown grace period over: exiting with requests still in flight');
+      process.exit(1);
+    }, grace);
+    timer.unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

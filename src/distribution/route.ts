@@ -1,0 +1,227 @@
+/**
+ * Parses a request target into a Distribution API route, checking every name, reference and
+ * digest before anything is forwarded. Pure: no I/O, throws RegistryError for bad input.
+ */
+import { RegistryError } from './errors.ts';
+import { digestProblem, isDigest, nameProblem, tagProblem } from './names.ts';
+
+export type Endpoint =
+  | 'base' // GET /v2/
+  | 'catalog' // GET /v2/_catalog
+  | 'manifest' // /v2/<name>/manifests/<reference>
+  | 'blob' // /v2/<name>/blobs/<digest>
+  | 'upload-start' // POST /v2/<name>/blobs/uploads/
+  | 'upload' // /v2/<name>/blobs/uploads/<id>
+  | 'tags' // GET /v2/<name>/tags/list
+  | 'referrers'; // GET /v2/<name>/referrers/<digest>
+
+/** A connector chosen by the path, `/v2/namespaces/<ns>/connectors/<name>/...`. */
+export interface PathSelector {
+  namespace: string;
+  name: string;
+}
+
+export interface Route {
+  endpoint: Endpoint;
+  /** Connector named by a path prefix, if the request carried one. */
+  selector: PathSelector | undefined;
+  /** Repository name as the client sent it (without any connector prefix). */
+  repository: string | undefined;
+  /** Tag or digest (manifests), digest (blobs, referrers). */
+  reference: string | undefined;
+  /** Upload session id as the upstream issued it. */
+  uploadId: string | undefined;
+  /** Path after `/v2/<repository>`, e.g. `/manifests/latest`; the whole path after `/v2` otherwise. */
+  tail: string;
+  /** Raw query string including the leading `?`, or ''. Forwarded byte for byte. */
+  query: string;
+  /** Cross-repository mount source (`from=`), when the request is a mount. */
+  mountFrom: string | undefined;
+}
+
+const ALLOWED: Record<Endpoint, readonly string[]> = {
+  base: ['GET', 'HEAD'],
+  catalog: ['GET', 'HEAD'],
+  manifest: ['GET', 'HEAD', 'PUT', 'DELETE'],
+  blob: ['GET', 'HEAD', 'DELETE'],
+  'upload-start': ['POST'],
+  upload: ['GET', 'PATCH', 'PUT', 'DELETE'],
+  tags: ['GET', 'HEAD'],
+  referrers: ['GET', 'HEAD'],
+};
+
+/** Characters a Distribution API path may hold; anything else is not an API path. */
+const PATH_CHARS = /^[A-Za-z0-9._~\-/:=+]*$/;
+const SEGMENT_NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const UPLOAD_ID = /^[A-Za-z0-9._~=+-]{1,256}$/;
+
+function notFound(target: string): RegistryError {
+  return new RegistryError(404, 'UNSUPPORTED', 'not a Distribution API path', { path: target.slice(0, 256) });
+}
+
+/** Splits `/v2/<rest>` into segments, refusing anything that is not a plain API path. */
+function segments(path: string): string[] {
+  if (!PATH_CHARS.test(path)) throw notFound(path);
+  const segs = path.split('/');
+  // path starts with '/v2', so segs[0] === '' and segs[1] === 'v2'
+  for (let i = 2; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s === '.' || s === '..') throw notFound(path);
+    if (s === '' && i !== segs.length - 1) throw notFound(path); // '//' anywhere
+  }
+  return segs.slice(2);
+}
+
+export function parseRoute(method: string, target: string): Route {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q);
+  if (path !== '/v2' && !path.startsWith('/v2/')) throw notFound(target);
+
+  let segs = segments(path);
+  let selector: PathSelector | undefined;
+  if (segs[0] === 'namespaces' && segs[2] === 'connectors' && segs.length >= 4) {
+    const namespace = segs[1]!;
+    const name = segs[3]!;
+    if (!SEGMENT_NAME.test(namespace) || !SEGMENT_NAME.test(name)) {
+      throw new RegistryError(404, 'NAME_UNKNOWN', 'invalid connector in path prefix', { namespace, name });
+    }
+    selector = { namespace, name };
+    segs = segs.slice(4);
+  }
+
+  const route: Route = {
+    endpoint: 'base',
+    selector,
+    repository: undefined,
+    reference: undefined,
+    uploadId: undefined,
+    tail: '',
+    query,
+    mountFrom: undefined,
+  };
+
+  const n = segs.length;
+  const last = segs[n - 1];
+  const prev = segs[n - 2];
+  let nameEnd: number; // segments [0, nameEnd) form the repository name
+  if (n === 0 || (n === 1 && last === '')) {
+    route.endpoint = 'base';
+    route.tail = '/';
+    return checkMethod(method, route, target);
+  } else if (n === 1 && last === '_catalog') {
+    route.endpoint = 'catalog';
+    route.tail = '/_catalog';
+    return checkMethod(method, route, target);
+  } else if (n >= 3 && prev === 'tags' && last === 'list') {
+    route.endpoint = 'tags';
+    nameEnd = n - 2;
+  } else if (n >= 3 && prev === 'manifests') {
+    route.endpoint = 'manifest';
+    route.reference = last;
+    nameEnd = n - 2;
+  } else if (n >= 3 && prev === 'referrers') {
+    route.endpoint = 'referrers';
+    route.reference = last;
+    nameEnd = n - 2;
+  } else if (n >= 3 && prev === 'blobs' && last === 'uploads') {
+    route.endpoint = 'upload-start';
+    nameEnd = n - 2;
+  } else if (n >= 4 && segs[n - 3] === 'blobs' && prev === 'uploads') {
+    if (last === '') {
+      route.endpoint = 'upload-start';
+    } else {
+      route.endpoint = 'upload';
+      route.uploadId = last;
+    }
+    nameEnd = n - 3;
+  } else if (n >= 3 && prev === 'blobs') {
+    route.endpoint = 'blob';
+    route.reference = last;
+    nameEnd = n - 2;
+  } else {
+    throw notFound(target);
+  }
+
+  const repository = segs.slice(0, nameEnd).join('/');
+  const problem = nameProblem(repository);
+  if (problem) throw new RegistryError(400, 'NAME_INVALID', problem, { name: repository.slice(0, 300) });
+  route.repository = repository;
+  route.tail = '/' + segs.slice(nameEnd).join('/');
+  checkMethod(method, route, target);
+  checkReference(route);
+  checkQuery(method, route);
+  return route;
+}
+
+function checkMethod(method: string, route: Route, target: string): Route {
+  const allowed = ALLOWED[route.endpoint];
+  if (!allowed.includes(method)) {
+    throw new RegistryError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { path: target.slice(0, 256) }, {
+      allow: allowed.join(', '),
+    });
+  }
+  return route;
+}
+
+function checkReference(route: Route): void {
+  const ref = route.reference;
+  switch (route.endpoint) {
+    case 'manifest': {
+      if (ref === undefined || ref === '') throw new RegistryError(400, 'MANIFEST_INVALID', 'missing manifest reference');
+      if (isDigest(ref)) {
+        const p = digestProblem(ref);
+        if (p) throw new RegistryError(400, 'DIGEST_INVALID', p);
+      } else {
+        const p = tagProblem(ref);
+        if (p) throw new RegistryError(400, 'MANIFEST_INVALID', p);
+      }
+      return;
+    }
+    case 'blob':
+    case 'referrers': {
+      const p = digestProblem(ref ?? '');
+      if (p) throw new RegistryError(400, 'DIGEST_INVALID', p);
+      return;
+    }
+    case 'upload': {
+      if (!UPLOAD_ID.test(route.uploadId ?? '')) {
+        throw new RegistryError(404, 'BLOB_UPLOAD_UNKNOWN', 'invalid upload session id');
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/** Query parameters that name digests or repositories are checked like the path. */
+function checkQuery(method: string, route: Route): void {
+  if (route.query.length <= 1) return;
+  const params = new URLSearchParams(route.query.slice(1));
+  if (route.endpoint === 'upload-start' || (route.endpoint === 'upload' && method === 'PUT')) {
+    for (const d of params.getAll('digest')) {
+      const p = digestProblem(d);
+      if (p) throw new RegistryError(400, 'DIGEST_INVALID', p);
+    }
+  }
+  if (route.endpoint === 'upload-start') {
+    const mount = params.get('mount');
+    const from = params.get('from');
+    if (mount !== null) {
+      const p = digestProblem(mount);
+      if (p) throw new RegistryError(400, 'DIGEST_INVALID', p);
+    }
+    if (from !== null) {
+      const p = nameProblem(from);
+      if (p) throw new RegistryError(400, 'NAME_INVALID', p, { name: from.slice(0, 300) });
+      if (mount !== null) route.mountFrom = from;
+    }
+  }
+  if (route.endpoint === 'manifest' && method === 'PUT') {
+    for (const t of params.getAll('tag')) {
+      const p = tagProblem(t);
+      if (p) throw new RegistryError(400, 'MANIFEST_INVALID', p);
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The forwarding handler: parse and check the route, pick the connector, send upstream through
+ * the connector's layers, and stream the answer back with status and headers kept.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import type { Logger } from 'pino';
+import { upstreamRepository } from '../connectors/model.ts';
+import type { ConnectorSet } from '../connectors/registry.ts';
+import { RegistryError } from '../distribution/errors.ts';
+import { parseRoute, type Route } from '../distribution/route.ts';
+import { upstreamFailure } from '../upstream/failures.ts';
+import type { UpstreamClient } from '../upstream/client.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+
+export interface ForwardDeps {
+  connectors: () => ConnectorSet;
+  log: Logger;
+  /** Origin the client used, e.g. `http://127.0.0.1:5000` (honours X-Forwarded-* only when trusted). */
+  clientOrigin: (req: IncomingMessage) => string;
+}
+
+export function writeError(res: ServerResponse, err: RegistryError, method: string | undefined): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = err.body();
+  res.writeHead(err.status, {
+    ...err.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'docker-distribution-api-version': 'registry/2.0',
+  });
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const len = req.headers['content-length'];
+  return len !== undefined && len !== '0';
+}
+
+function upstreamPath(route: Route, client: UpstreamClient): string {
+  if (route.repository === undefined) return '/v2' + route.tail + route.query;
+  return '/v2/' + upstreamRepository(client.connector, route.repository) + route.tail + route.query;
+}
+
+export function createForwarder(deps: ForwardDeps) {
+  const { log } = deps;
+
+  return function forward(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const method = req.method ?? 'GET';
+    const socket = req.socket;
+    const inAtStart = socket.bytesRead;
+    const outAtStart = socket.bytesWritten;
+    let route: Route | undefined;
+    let client: UpstreamClient | undefined;
+    let failure: string | undefined;
+    const abort = new AbortController();
+
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+      const line = {
+        method,
+        connector: client?.key,
+        repository: route?.repository,
+        endpoint: route?.endpoint,
+        status: res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499,
+        complete: res.writableFinished,
+        bytesIn: socket.bytesRead - inAtStart,
+        bytesOut: socket.bytesWritten - outAtStart,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        err: failure,
+      };
+      if (failure !== undefined || !res.writableFinished) log.warn(line, 'request');
+      else log.info(line, 'request');
+    });
+
+    const fail = (err: RegistryError): void => {
+      failure = err.message;
+      if (hasBody(req) && !req.readableEnded) {
+        // Do not read an unwanted body: answer, then close the connection.
+        res.setHeader('connection', 'close');
+      }
+      writeError(res, err, method);
+    };
+
+    try {
+      route = parseRoute(method, req.url ?? '/');
+      client = deps.connectors().resolve(route.selector);
+    } catch (err) {
+      fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
+      return;
+    }
+
+    const activeRoute = route;
+    const activeClient = client;
+    activeClient
+      .send({
+        method,
+        path: upstreamPath(activeRoute, activeClient),
+        headers: upstreamRequestHeaders(req.rawHeaders),
+        body: hasBody(req) ? req : null,
+        signal: abort.signal,
+        route: activeRoute,
+      })
+      .then(
+        (up) => {
+          if (res.destroyed) {
+            up.body.destroy();
+            return;
+          }
+          const headers = clientResponseHeaders(up.headers, {
+            upstreamOrigin: activeClient.connector.upstreamOrigin,
+            clientOrigin: deps.clientOrigin(req),
+            prefix: activeRoute.selector ? `/namespaces/${activeRoute.selector.namespace}/connectors/${activeRoute.selector.name}` : '',
+          });
+          res.writeHead(up.statusCode, headers);
+          pipeline(up.body, res, (err) => {
+            if (err && !abort.signal.aborted) {
+              failure = `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${(err as { code?: string }).code ?? err.message}`;
+            }
+          });
+        },
+        (err: unknown) => {
+          if (abort.signal.aborted || res.destroyed) {
+            failure ??= 'client went away';
+            return;
+          }
+          const mapped = upstreamFailure(err, activeClient.key, activeClient.host);
+          log.debug({ connector: activeClient.key, err: (err as Error)?.message }, 'upstream request failed');
+          fail(mapped);
+        },
+      );
+  };
+}

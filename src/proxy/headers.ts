@@ -1,0 +1,115 @@
+/**
+ * Header rules of the forwarding path. Pure functions:
+ * - which client headers go upstream (end-to-end ones, minus the client's own credentials);
+ * - which upstream headers go back, with Location and Link rewritten to the proxy's address.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/** RFC 9110 §7.6.1 hop-by-hop headers, plus ones that must not cross the proxy. */
+const DROP_REQUEST = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect', // Node answers 100-continue itself; undici does not send Expect
+  'authorization', // the client's credentials are for the proxy, never the upstream
+  'cookie',
+  'forwarded', // the upstream builds absolute URLs from these; the proxy rewrites them instead
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+]);
+
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'set-cookie',
+]);
+
+/** Filters Node's raw header list (name, value, name, value, ...) for the upstream request. */
+export function upstreamRequestHeaders(raw: readonly string[]): string[] {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === 'connection') {
+      listed ??= new Set();
+      for (const t of raw[i + 1]!.split(',')) listed.add(t.trim().toLowerCase());
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (DROP_REQUEST.has(lower) || listed?.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+/** Where the client reached the proxy, for rewriting upstream URLs. */
+export interface RewriteContext {
+  /** The upstream's origin, e.g. `https://registry-1.docker.io`. */
+  upstreamOrigin: string;
+  /** The origin the client used, e.g. `http://proxy:5000`. */
+  clientOrigin: string;
+  /** Connector path prefix (`/namespaces/ns/connectors/name`) or ''. */
+  prefix: string;
+}
+
+function withPrefix(path: string, prefix: string): string {
+  if (prefix === '' || !(path.startsWith('/v2/') || path === '/v2')) return path;
+  return '/v2' + prefix + path.slice(3);
+}
+
+/**
+ * Rewrites one URL the upstream handed out. Absolute URLs on the upstream origin become absolute
+ * URLs on the client's origin; absolute-path references stay relative; the path and query are
+ * kept byte for byte. URLs on other hosts are returned unchanged.
+ */
+export function rewriteUrl(url: string, ctx: RewriteContext): string {
+  if (url.startsWith('/') && !url.startsWith('//')) return withPrefix(url, ctx.prefix);
+  const scheme = url.indexOf('://');
+  if (scheme <= 0) return url;
+  let origin: string;
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    return url;
+  }
+  if (origin !== ctx.upstreamOrigin) return url;
+  const authorityEnd = url.slice(scheme + 3).search(/[/?#]/);
+  let rest = authorityEnd === -1 ? '/' : url.slice(scheme + 3 + authorityEnd);
+  if (!rest.startsWith('/')) rest = '/' + rest;
+  return ctx.clientOrigin + withPrefix(rest, ctx.prefix);
+}
+
+/** Rewrites each `<url>` of a Link header (RFC 8288), keeping its parameters. */
+export function rewriteLink(value: string, ctx: RewriteContext): string {
+  return value.replace(/<([^>]*)>/g, (_, url: string) => `<${rewriteUrl(url, ctx)}>`);
+}
+
+/** Upstream response headers as the client gets them. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, ctx: RewriteContext): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const listed = headers['connection']?.split(',').map((t) => t.trim().toLowerCase());
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || DROP_RESPONSE.has(name) || listed?.includes(name)) continue;
+    if (name === 'location' && typeof value === 'string') out[name] = rewriteUrl(value, ctx);
+    else if (name === 'link') out[name] = Array.isArray(value) ? value.map((v) => rewriteLink(v, ctx)) : rewriteLink(value, ctx);
+    else out[name] = value;
+  }
+  return out;
+}

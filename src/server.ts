@@ -1,0 +1,103 @@
+/**
+ * Wiring: the Fastify instance, its routes and the live connector set. No protocol logic here.
+ */
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Connector } from './connectors/model.ts';
+import { ConnectorSet } from './connectors/registry.ts';
+import { RegistryError } from './distribution/errors.ts';
+import { createForwarder, writeError } from './proxy/forward.ts';
+import { DEFAULT_UPSTREAM_OPTIONS, type UpstreamOptions } from './upstream/client.ts';
+
+export interface ServerOptions {
+  connectors: readonly Connector[];
+  logger: Logger;
+  upstream?: Partial<UpstreamOptions>;
+  /** Trust X-Forwarded-Proto / X-Forwarded-Host from a fronting proxy when rewriting URLs. */
+  trustProxy?: boolean;
+}
+
+export interface ProxyServer {
+  app: FastifyInstance;
+  /** Replaces the connector set; requests in flight finish on the old one. */
+  setConnectors(connectors: readonly Connector[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+export function buildServer(options: ServerOptions): ProxyServer {
+  const upstreamOptions = { ...DEFAULT_UPSTREAM_OPTIONS, ...options.upstream };
+  let current = new ConnectorSet(options.connectors, upstreamOptions);
+  let closing = false;
+  const trustProxy = options.trustProxy ?? false;
+
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // The forwarder writes one line per request itself.
+    logController: new LogController({ disableRequestLogging: true }),
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestTimeout: 0, // uploads of any size; idle sockets are bounded by keepAliveTimeout
+    keepAliveTimeout: 75_000,
+    trustProxy,
+    routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
+  });
+
+  // Bodies are never parsed: the forwarder streams the raw request upstream.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  const clientOrigin = (req: IncomingMessage): string => {
+    const xfProto = trustProxy ? req.headers['x-forwarded-proto'] : undefined;
+    const xfHost = trustProxy ? req.headers['x-forwarded-host'] : undefined;
+    const proto = typeof xfProto === 'string' ? xfProto.split(',')[0]!.trim() : 'http';
+    const host = typeof xfHost === 'string' ? xfHost.split(',')[0]!.trim() : (req.headers.host ?? 'localhost');
+    return `${proto}://${host}`;
+  };
+
+  const forward = createForwarder({ connectors: () => current, log: options.logger, clientOrigin });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    if (closing) return reply.code(503).send({ status: 'shutting down' });
+    return { status: 'ready', connectors: current.clients.size };
+  });
+
+  app.route({
+    method: METHODS,
+    url: '*',
+    handler: (request, reply) => {
+      reply.hijack();
+      forward(request.raw, reply.raw);
+    },
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.hijack();
+    writeError(reply.raw, new RegistryError(405, 'UNSUPPORTED', `method ${request.method} is not supported`), request.method);
+  });
+  app.setErrorHandler((err, request, reply) => {
+    options.logger.error({ err: (err as Error).message, code: (err as { code?: string }).code, url: request.url.slice(0, 256) }, 'request error');
+    reply.hijack();
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    writeError(reply.raw, new RegistryError(status >= 400 && status < 600 ? status : 500, status < 500 ? 'UNSUPPORTED' : 'UNKNOWN', status < 500 ? 'bad request' : 'internal error'), request.method);
+  });
+
+  return {
+    app,
+    async setConnectors(connectors) {
+      const previous = current;
+      current = new ConnectorSet(connectors, upstreamOptions);
+      // Old clients close once their in-flight requests end (undici Agent.close waits for them).
+      void previous.close();
+    },
+    async close() {
+      closing = true;
+      await app.close();
+      await current.close();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Route } from '../distribution/route.ts';
+
+/** One request to a connector's upstream registry. */
+export interface UpstreamRequest {
+  method: string;
+  /** Origin-relative path and query, exactly as sent upstream. */
+  path: string;
+  /** End-to-end request headers as flat name/value pairs (no Host, no client Authorization). */
+  headers: string[];
+  /** Streamed request body, a small replayable buffer, or null. */
+  body: Readable | Buffer | null;
+  signal?: AbortSignal | undefined;
+  /** The parsed API route: layers derive scopes and policies from it. */
+  route: Route;
+}
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+}
+
+/** A layer of the upstream client: each wraps the next, like round-trippers. */
+export type Send = (req: UpstreamRequest) => Promise<UpstreamResponse>;

@@ -1,0 +1,91 @@
+/** The proxy under test: in-process (fast, inspectable) or as its own process (for RSS and signals). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { Connector } from '../../src/connectors/model.ts';
+import { upstreamOriginFor } from '../../src/connectors/model.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { buildServer, type ProxyServer, type ServerOptions } from '../../src/server.ts';
+import { freePort, waitFor } from './ports.ts';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface RunningProxy {
+  url: string;
+  host: string;
+  server: ProxyServer;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export function anonymousConnector(upstream: string, name = 'upstream', namespace = 'default'): Connector {
+  const { origin, dockerHub } = upstreamOriginFor(new URL(upstream));
+  return { namespace, name, address: upstream, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
+}
+
+export async function startProxy(connectors: Connector[], extra: Partial<ServerOptions> = {}): Promise<RunningProxy> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(...chunk.toString().split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const logger = createLogger('debug', sink);
+  const server = buildServer({ connectors, logger, ...extra });
+  await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = server.app.server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    server,
+    logs,
+    stop: () => server.close(),
+  };
+}
+
+export interface ProxyProcess {
+  url: string;
+  host: string;
+  child: ChildProcess;
+  output: () => string;
+  /** Peak resident set size of the proxy process so far, in bytes (VmHWM). */
+  peakRss(): Promise<number>;
+  stop(): Promise<number | null>;
+}
+
+export async function spawnProxy(args: string[], env: Record<string, string> = {}): Promise<ProxyProcess> {
+  const port = await freePort();
+  let out = '';
+  const child = spawn(`${ROOT}/scripts/node`, [`${ROOT}/src/cli.ts`, '--listen', `127.0.0.1:${port}`, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
+  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`proxy on ${url}`, async () => {
+    if (child.exitCode !== null) throw new Error(`proxy exited ${child.exitCode}: ${out}`);
+    const res = await fetch(`${url}/healthz`);
+    await res.arrayBuffer();
+    return res.ok;
+  });
+  return {
+    url,
+    host: `127.0.0.1:${port}`,
+    child,
+    output: () => out,
+    async peakRss() {
+      const { readFile } = await import('node:fs/promises');
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+      return Number(kb) * 1024;
+    },
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

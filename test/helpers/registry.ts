@@ -1,0 +1,82 @@
+/**
+ * The real CNCF distribution registry (`docker-registry` from Debian) on a free loopback port,
+ * with a temporary storage directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor } from './ports.ts';
+
+export interface Registry {
+  url: string;
+  port: number;
+  dir: string;
+  process: ChildProcess;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+export interface RegistryOptions {
+  /** Extra YAML appended at top level (e.g. an `auth:` section). */
+  extraConfig?: string;
+  /** Expected status of an anonymous GET /v2/ once ready (401 for auth modes). */
+  readyStatus?: number;
+  port?: number;
+  dir?: string;
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ocp-registry-'));
+  const port = options.port ?? (await freePort());
+  const config = `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: ${join(dir, 'data')}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:${port}
+${options.extraConfig ?? ''}
+`;
+  writeFileSync(join(dir, 'config.yml'), config);
+  let out = '';
+  const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  const url = `http://127.0.0.1:${port}`;
+  const expected = options.readyStatus ?? 200;
+  try {
+    await waitFor(`docker-registry on ${url}`, async () => {
+      if (child.exitCode !== null) throw new Error(`docker-registry exited ${child.exitCode}: ${out}`);
+      const res = await fetch(`${url}/v2/`);
+      await res.arrayBuffer();
+      return res.status === expected;
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    url,
+    port,
+    dir,
+    process: child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
