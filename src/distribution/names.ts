@@ -7,9 +7,11 @@ const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 const NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 const DIGEST_RE = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+/** The algorithms registered by the OCI image spec; anything else no registry accepts. */
 const KNOWN_DIGESTS: Record<string, RegExp> = {
   sha256: /^[a-f0-9]{64}$/,
   sha512: /^[a-f0-9]{128}$/,
+  blake3: /^[a-f0-9]{64}$/,
 };
 
 /** Longest repository name the proxy forwards (the spec bounds name plus host at 255). */
@@ -30,7 +32,8 @@ export function digestProblem(digest: string): string | null {
   const m = DIGEST_RE.exec(digest);
   if (!m) return `invalid digest "${digest}"`;
   const known = KNOWN_DIGESTS[m[1]!];
-  if (known && !known.test(m[2]!)) return `invalid ${m[1]} digest "${digest}"`;
+  if (!known) return `unsupported digest algorithm "${m[1]}" in "${digest}"`;
+  if (!known.test(m[2]!)) return `invalid ${m[1]} digest "${digest}"`;
   return null;
 }
 

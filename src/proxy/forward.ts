@@ -97,12 +97,13 @@ export function createForwarder(deps: ForwardDeps) {
 
     const activeRoute = route;
     const activeClient = client;
+    const requestBody = hasBody(req);
     activeClient
       .send({
         method,
         path: upstreamPath(activeRoute, activeClient),
         headers: upstreamRequestHeaders(req.rawHeaders),
-        body: hasBody(req) ? req : null,
+        body: requestBody ? req : null,
         signal: abort.signal,
         route: activeRoute,
       })
@@ -117,6 +118,15 @@ export function createForwarder(deps: ForwardDeps) {
             clientOrigin: deps.clientOrigin(req),
             prefix: activeRoute.selector ? `/namespaces/${activeRoute.selector.namespace}/connectors/${activeRoute.selector.name}` : '',
           });
+          if (requestBody && !req.complete) {
+            // The upstream answered before reading the whole body (an early error, or a
+            // registry that ignores it). Nothing will read the rest: close the connection once
+            // the answer is out, instead of leaving the client blocked on a kept-alive socket.
+            headers['connection'] = 'close';
+            res.once('finish', () => {
+              if (!req.complete) socket.destroy();
+            });
+          }
           res.writeHead(up.statusCode, headers);
           pipeline(up.body, res, (err) => {
             if (err && !abort.signal.aborted) {
