@@ -42,7 +42,8 @@ export function parseConnectorsYaml(text: string, file: string): Connector[] {
     const err = doc.errors[0];
     if (err) {
       const where = err.linePos?.[0] ? ` (line ${err.linePos[0].line}, column ${err.linePos[0].col})` : '';
-      throw new ConfigError(`${file}: document ${index}${where}: invalid YAML: ${err.message.split('\n')[0]}`);
+      const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new ConfigError(`${file}: document ${index}${where}: invalid YAML: ${what}`);
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) return; // empty document, e.g. a trailing ---
@@ -66,7 +67,7 @@ export function parseConnectorsYaml(text: string, file: string): Connector[] {
   for (const d of parsed) {
     if (d.kind !== 'Secret') continue;
     const key = `${d.namespace}/${d.name}`;
-    if (secrets.has(key)) throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): a Secret with this name is already defined in document ${secrets.get(key)!.index}`);
+    if (secrets.has(key)) throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): metadata.name: a Secret with this name is already defined in document ${secrets.get(key)!.index}`);
     if (d.body['apiVersion'] !== 'v1') throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): apiVersion: must be "v1"`);
     secrets.set(key, d);
   }
@@ -81,7 +82,7 @@ export function parseConnectorsYaml(text: string, file: string): Connector[] {
       throw new ConfigError(`${where}: apiVersion: must be "${CONNECTOR_API_VERSION}", got ${JSON.stringify(d.body['apiVersion'])}`);
     }
     const key = `${d.namespace}/${d.name}`;
-    if (seen.has(key)) throw new ConfigError(`${where}: a Connector with this name is already defined in document ${seen.get(key)}`);
+    if (seen.has(key)) throw new ConfigError(`${where}: metadata.name: a Connector with this name is already defined in document ${seen.get(key)}`);
     seen.set(key, d.index);
     connectors.push(parseConnector(d, file, where, secrets));
   }

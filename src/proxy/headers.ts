@@ -19,11 +19,7 @@ const DROP_REQUEST = new Set([
   'expect', // Node answers 100-continue itself; undici does not send Expect
   'authorization', // the client's credentials are for the proxy, never the upstream
   'cookie',
-  'forwarded', // the upstream builds absolute URLs from these; the proxy rewrites them instead
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
+  'forwarded', // the upstream builds absolute URLs from these (and X-Forwarded-*); the proxy rewrites them instead
   'x-real-ip',
 ]);
 
@@ -52,7 +48,7 @@ export function upstreamRequestHeaders(raw: readonly string[]): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (DROP_REQUEST.has(lower) || listed?.has(lower)) continue;
+    if (DROP_REQUEST.has(lower) || lower.startsWith('x-forwarded-') || listed?.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;
@@ -80,17 +76,20 @@ function withPrefix(path: string, prefix: string): string {
  */
 export function rewriteUrl(url: string, ctx: RewriteContext): string {
   if (url.startsWith('/') && !url.startsWith('//')) return withPrefix(url, ctx.prefix);
-  const scheme = url.indexOf('://');
-  if (scheme <= 0) return url;
+  // Absolute (scheme://host/...) or protocol-relative (//host/...): resolve against the upstream.
+  const protocolRelative = url.startsWith('//');
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(url);
+  if (!protocolRelative && !scheme) return url;
+  const authorityStart = protocolRelative ? 2 : scheme![0].length;
   let origin: string;
   try {
-    origin = new URL(url).origin;
+    origin = new URL(url, ctx.upstreamOrigin).origin;
   } catch {
     return url;
   }
   if (origin !== ctx.upstreamOrigin) return url;
-  const authorityEnd = url.slice(scheme + 3).search(/[/?#]/);
-  let rest = authorityEnd === -1 ? '/' : url.slice(scheme + 3 + authorityEnd);
+  const authorityEnd = url.slice(authorityStart).search(/[/?#]/);
+  let rest = authorityEnd === -1 ? '/' : url.slice(authorityStart + authorityEnd);
   if (!rest.startsWith('/')) rest = '/' + rest;
   return ctx.clientOrigin + withPrefix(rest, ctx.prefix);
 }

@@ -57,7 +57,7 @@ export interface ProxyProcess {
 export async function spawnProxy(args: string[], env: Record<string, string> = {}): Promise<ProxyProcess> {
   const port = await freePort();
   let out = '';
-  const child = spawn(`${ROOT}/scripts/node`, [`${ROOT}/src/cli.ts`, '--listen', `127.0.0.1:${port}`, ...args], {
+  const child = spawn(`${ROOT}/scripts/node`, [`${ROOT}/dist/cli.js`, '--listen', `127.0.0.1:${port}`, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,331 @@
+/** The real CLI as its own process: start-up errors are one line on stderr, and a good config serves and stops cleanly. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.ts';
+import { ROOT } from '../helpers/proxy.ts';
+
+const NODE = join(ROOT, 'scripts/node');
+const CLI = join(ROOT, 'dist/cli.js');
+const SPAWN_TIMEOUT_MS = 20_000;
+const PREFIX = 'oci-connector-proxy: ';
+const API = 'apiVersion: connectors.alauda.io/v1alpha1';
+const TYPE = 'cpaas.io/distribution-registry-token';
+
+const dir = mkdtempSync(join(tmpdir(), 'ocp-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The environment without any OCP_* setting of the machine running the tests. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OCP_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion; kills it (by its own pid) and fails if it runs longer than the bound. */
+function run(args: string[], env: Record<string, string> = {}, timeoutMs = SPAWN_TIMEOUT_MS): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`cli ${args.join(' ')} still running after ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** True when something accepts TCP connections on the loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(2_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function expectOneLine(stderr: string, line: string): void {
+  expect(stderr).toBe(`${PREFIX}${line}\n`);
+  expect(stderr.split('\n')).toHaveLength(2);
+}
+
+const connector = (name: string, spec: string, meta = '') => `${API}\nkind: Connector\nmetadata:\n  name: ${name}\n${meta}spec:\n${spec}`;
+const good = (spec = '') => connector('r', `  connectorClassName: oci\n  address: https://r.example.com\n${spec}`);
+
+describe('cli: a bad config file stops start-up with one line on stderr', () => {
+  const cases: [name: string, text: string, problem: (path: string) => string][] = [
+    ['class not oci', connector('r', '  connectorClassName: git\n  address: https://r.example.com\n'), (f) => `${f}: document 1 (Connector default/r): spec.connectorClassName: must be "oci", got "git"`],
+    ['address ftp://', connector('r', '  connectorClassName: oci\n  address: ftp://r.example.com\n'), (f) => `${f}: document 1 (Connector default/r): spec.address: "ftp://r.example.com" must start with http:// or https://`],
+    [
+      'address with credentials',
+      connector('r', '  connectorClassName: oci\n  address: https://admin:hunter2@r.example.com\n'),
+      (f) => `${f}: document 1 (Connector default/r): spec.address: must not hold credentials; put them in the Secret named by spec.auth.secretRef`,
+    ],
+    ['address missing', connector('r', '  connectorClassName: oci\n'), (f) => `${f}: document 1 (Connector default/r): spec.address: missing`],
+    [
+      'secretRef to a missing Secret',
+      good('  auth:\n    name: tokenAuth\n    secretRef:\n      name: nope\n'),
+      (f) => `${f}: document 1 (Connector default/r): spec.auth.secretRef: Secret default/nope is not defined in this file`,
+    ],
+    [
+      'Secret of the wrong type, in document 2',
+      `${good('  auth:\n    secretRef:\n      name: s\n')}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: Opaque\nstringData:\n  username: u\n  password: p\n`,
+      (f) => `${f}: document 2 (Secret default/s): type: must be "${TYPE}", got "Opaque"`,
+    ],
+    [
+      'invalid base64',
+      `${good('  auth:\n    secretRef:\n      name: s\n')}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ntype: ${TYPE}\ndata:\n  username: YWRtaW4=\n  password: YWRtaW4\n`,
+      (f) => `${f}: document 2 (Secret default/s): data.password: not valid base64`,
+    ],
+    ['auth.name not tokenAuth', good('  auth:\n    name: oauth2\n'), (f) => `${f}: document 1 (Connector default/r): spec.auth.name: must be "tokenAuth", got "oauth2"`],
+    [
+      'invalid repository param',
+      good('  auth:\n    params:\n    - name: repository\n      value: Library/Ubuntu\n'),
+      (f) => `${f}: document 1 (Connector default/r): spec.auth.params[repository]: invalid repository name "Library/Ubuntu"`,
+    ],
+  ];
+  it.each(cases)('%s', async (name, text, problem) => {
+    const path = file(`${name.replace(/\W+/g, '-')}.yaml`, text);
+    const port = await freePort();
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${port}`]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, problem(path));
+    expect(exit.stdout).toBe('');
+    expect(await listening(port)).toBe(false);
+  });
+
+  it('invalid YAML names the file, document, line and column', async () => {
+    const path = file('invalid-yaml.yaml', `${good()}---\nkind: Connector\nmetadata: {name: x\nspec: 1\n`);
+    const port = await freePort();
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${port}`]);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr.startsWith(`${PREFIX}${path}: document 2 (line 11, column 1): invalid YAML: `), exit.stderr).toBe(true);
+    expect(exit.stderr.split('\n')).toHaveLength(2);
+    expect(await listening(port)).toBe(false);
+  });
+
+  it('duplicate Connector names name the field too', async () => {
+    const path = file('duplicate.yaml', `${good()}---\n${good()}`);
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr.split('\n')).toHaveLength(2);
+    expect(exit.stderr).toContain(`${path}: document 2 (Connector default/r): `);
+    expect(exit.stderr).toMatch(/: document 2 \(Connector default\/r\): metadata\.name: .*already defined in document 1\n$/);
+  });
+
+  it('a file with no Connector', async () => {
+    const path = file('empty.yaml', '# nothing\n');
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `${path}: no Connector document found`);
+  });
+
+  it('a config file that does not exist', async () => {
+    const path = join(dir, 'missing.yaml');
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `${path}: cannot read: ENOENT`);
+  });
+
+  it('a bad config named by OCP_CONFIG', async () => {
+    const path = file('env.yaml', connector('r', '  connectorClassName: git\n  address: https://r.example.com\n'));
+    const exit = await run(['--listen', `127.0.0.1:${await freePort()}`], { OCP_CONFIG: path });
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `${path}: document 1 (Connector default/r): spec.connectorClassName: must be "oci", got "git"`);
+  });
+
+  it('never echoes a password from the address', async () => {
+    const path = file('creds.yaml', connector('r', '  connectorClassName: oci\n  address: https://admin:hunter2@r.example.com\n'));
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.stderr + exit.stdout).not.toContain('hunter2');
+  });
+});
+
+describe('cli: flags', () => {
+  const goodConfig = () => file('flags.yaml', good());
+
+  const badListen = ['nope', '127.0.0.1', '127.0.0.1:70000', '127.0.0.1:abc', '127.0.0.1:', '::1:5000', 'a b:5000'];
+  it.each(badListen)('--listen %j is refused before anything listens', async (value) => {
+    const exit = await run(['--config', goodConfig(), '--listen', value]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `--listen: ${JSON.stringify(value)} must be host:port, e.g. 127.0.0.1:5000 or [::1]:5000`);
+    expect(exit.stdout).toBe('');
+  });
+
+  it('--listen on a port already in use exits 1 with one line', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const exit = await run(['--config', goodConfig(), '--listen', `127.0.0.1:${port}`]);
+      expect(exit.code).toBe(1);
+      expectOneLine(exit.stderr, `--listen 127.0.0.1:${port}: EADDRINUSE`);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  it('--config and --upstream together', async () => {
+    const port = await freePort();
+    const exit = await run(['--config', goodConfig(), '--upstream', 'http://127.0.0.1:5000', '--listen', `127.0.0.1:${port}`]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, '--config and --upstream are exclusive; give one');
+    expect(await listening(port)).toBe(false);
+  });
+
+  it('--config with OCP_UPSTREAM in the environment', async () => {
+    const exit = await run(['--config', goodConfig(), '--listen', `127.0.0.1:${await freePort()}`], { OCP_UPSTREAM: 'http://127.0.0.1:5000' });
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, '--config and --upstream are exclusive; give one');
+  });
+
+  const badUpstream: [value: string, line: string][] = [
+    ['ftp://r.example.com', '--upstream: "ftp://r.example.com" must start with http:// or https://'],
+    ['not a url', '--upstream: "not a url" is not a URL'],
+    ['https://u:p@r.example.com', '--upstream: must not hold credentials; use --config with a Secret'],
+  ];
+  it.each(badUpstream)('--upstream %j', async (value, line) => {
+    const exit = await run(['--upstream', value, '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, line);
+  });
+
+  const badNumbers: [flag: string, value: string][] = [
+    ['--connect-timeout', '0'],
+    ['--headers-timeout', 'abc'],
+    ['--body-timeout', '1.5'],
+    ['--shutdown-grace', '0'],
+  ];
+  it.each(badNumbers)('%s %s', async (flag, value) => {
+    const exit = await run(['--config', goodConfig(), '--listen', `127.0.0.1:${await freePort()}`, flag, value]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `${flag}: ${JSON.stringify(value)} must be a positive number of milliseconds`);
+  });
+
+  it('an unknown flag exits 2, names the flag and prints the usage', async () => {
+    const port = await freePort();
+    const exit = await run(['--bogus', '--listen', `127.0.0.1:${port}`]);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr.split('\n')[0]).toBe(`${PREFIX}Unknown option '--bogus'`);
+    expect(exit.stderr).toContain('Usage: oci-connector-proxy [options]');
+    expect(exit.stdout).toBe('');
+    expect(await listening(port)).toBe(false);
+  });
+
+  it('a positional argument exits 2', async () => {
+    const exit = await run(['extra']);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr.split('\n')[0]).toBe(`${PREFIX}Unexpected argument 'extra'. This command does not take positional arguments`);
+  });
+
+  it('an unknown --log-level exits 2', async () => {
+    const exit = await run(['--config', goodConfig(), '--listen', `127.0.0.1:${await freePort()}`, '--log-level', 'loud']);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, '--log-level: unknown level "loud"');
+  });
+
+  it.each([['--help'], ['-h']])('%s prints the usage on stdout and exits 0', async (flag) => {
+    const exit = await run([flag]);
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toBe('');
+    expect(exit.stdout.startsWith('Usage: oci-connector-proxy [options]\n')).toBe(true);
+    for (const f of ['--config <file>', '--upstream <url>', '--listen <host:port>', '--log-level <level>', '--shutdown-grace <ms>', '--trust-proxy', '-h, --help']) {
+      expect(exit.stdout).toContain(f);
+    }
+  });
+});
+
+describe('cli: a good config', () => {
+  it('serves /healthz and /readyz, checks requests, keeps the password out of its logs, and exits 0 on SIGTERM', async () => {
+    const config = file(
+      'good.yaml',
+      [
+        good(),
+        connector('harbor', '  connectorClassName: oci\n  address: http://127.0.0.1:9\n  auth:\n    name: tokenAuth\n    secretRef:\n      name: harbor\n', '  namespace: team\n'),
+        `apiVersion: v1\nkind: Secret\nmetadata:\n  name: harbor\n  namespace: team\ntype: ${TYPE}\nstringData:\n  username: robot\n  password: s3cr3t-pa55\n`,
+      ].join('---\n'),
+    );
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(NODE, [CLI, '--config', config, '--listen', `127.0.0.1:${port}`, '--shutdown-grace', '5000'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    try {
+      const deadline = Date.now() + 15_000;
+      let health: Response | undefined;
+      while (Date.now() < deadline && child.exitCode === null) {
+        try {
+          health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      expect(health, `proxy did not answer; stderr: ${stderr}`).toBeDefined();
+      expect(health!.status).toBe(200);
+      expect(await health!.json()).toEqual({ status: 'ok' });
+
+      const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', connectors: 2 });
+
+      // Checked locally, never forwarded: no upstream is needed for these answers.
+      const bad = await fetch(`${url}/v2/Team/App/manifests/latest`, { signal: AbortSignal.timeout(5_000) });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('NAME_INVALID');
+      const unknown = await fetch(`${url}/v2/namespaces/team/connectors/nope/a/manifests/latest`, { signal: AbortSignal.timeout(5_000) });
+      expect(unknown.status).toBe(404);
+      expect(((await unknown.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('NAME_UNKNOWN');
+
+      expect(child.kill('SIGTERM')).toBe(true);
+      const exit = await exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(stderr).toBe('');
+      expect(stdout).toContain('oci-connector-proxy listening');
+      expect(stdout).not.toContain('s3cr3t-pa55');
+      expect(await listening(port)).toBe(false);
+    } finally {
+      clearTimeout(killer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
