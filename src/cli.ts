@@ -18,6 +18,8 @@ const USAGE = `Usage: oci-connector-proxy [options]
   --connect-timeout <ms>    upstream connect timeout, default 10000        (OCP_CONNECT_TIMEOUT)
   --headers-timeout <ms>    upstream response-header timeout, default 30000 (OCP_HEADERS_TIMEOUT)
   --body-timeout <ms>       upstream body idle timeout, default 300000     (OCP_BODY_TIMEOUT)
+  --token-timeout <ms>      token server exchange timeout, default 15000  (OCP_TOKEN_TIMEOUT)
+  --max-manifest-bytes <n>  largest manifest a client may PUT, default 4194304 (OCP_MAX_MANIFEST_BYTES)
   --shutdown-grace <ms>     time in-flight requests get on SIGTERM, default 30000 (OCP_SHUTDOWN_GRACE)
   --trust-proxy             honour X-Forwarded-Proto/Host from a fronting proxy (OCP_TRUST_PROXY=true)
   -h, --help                this text
@@ -33,6 +35,8 @@ const FLAGS = {
   'headers-timeout': 'OCP_HEADERS_TIMEOUT',
   'body-timeout': 'OCP_BODY_TIMEOUT',
   'shutdown-grace': 'OCP_SHUTDOWN_GRACE',
+  'token-timeout': 'OCP_TOKEN_TIMEOUT',
+  'max-manifest-bytes': 'OCP_MAX_MANIFEST_BYTES',
 } as const;
 
 class UsageError extends Error {}
@@ -62,10 +66,10 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
+function positiveInt(name: string, value: string | undefined, fallback: number, unit = 'milliseconds'): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name}: ${JSON.stringify(value)} must be a positive number of milliseconds`);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name}: ${JSON.stringify(value)} must be a positive number of ${unit}`);
   return n;
 }
 
@@ -82,6 +86,8 @@ async function main(): Promise<void> {
         'headers-timeout': { type: 'string' },
         'body-timeout': { type: 'string' },
         'shutdown-grace': { type: 'string' },
+        'token-timeout': { type: 'string' },
+        'max-manifest-bytes': { type: 'string' },
         'trust-proxy': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -102,7 +108,8 @@ async function main(): Promise<void> {
 
   let connectors: Connector[];
   let listen: { host: string; port: number };
-  let timeouts: { connectTimeout: number; headersTimeout: number; bodyTimeout: number };
+  let timeouts: { connectTimeout: number; headersTimeout: number; bodyTimeout: number; tokenTimeout: number };
+  let manifestMaxBytes: number;
   let grace: number;
   const configFile = opt('config');
   const upstream = opt('upstream');
@@ -126,7 +133,9 @@ async function main(): Promise<void> {
       connectTimeout: positiveInt('connect-timeout', opt('connect-timeout'), 10_000),
       headersTimeout: positiveInt('headers-timeout', opt('headers-timeout'), 30_000),
       bodyTimeout: positiveInt('body-timeout', opt('body-timeout'), 300_000),
+      tokenTimeout: positiveInt('token-timeout', opt('token-timeout'), 15_000),
     };
+    manifestMaxBytes = positiveInt('max-manifest-bytes', opt('max-manifest-bytes'), 4 * 1024 * 1024, 'bytes');
     grace = positiveInt('shutdown-grace', opt('shutdown-grace'), 30_000);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
@@ -137,7 +146,7 @@ async function main(): Promise<void> {
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) fail(`--log-level: unknown level ${JSON.stringify(level)}`);
   const logger = createLogger(level);
   const trustProxy = values['trust-proxy'] === true || process.env['OCP_TRUST_PROXY'] === 'true';
-  const server = buildServer({ connectors, logger, upstream: timeouts, trustProxy });
+  const server = buildServer({ connectors, logger, upstream: timeouts, trustProxy, manifestMaxBytes });
 
   try {
     await server.app.listen({ host: listen.host, port: listen.port });

@@ -9,6 +9,7 @@ import { ConnectorSet } from './connectors/registry.ts';
 import { RegistryError } from './distribution/errors.ts';
 import { createForwarder, writeError } from './proxy/forward.ts';
 import { DEFAULT_UPSTREAM_OPTIONS, type UpstreamOptions } from './upstream/client.ts';
+import { TokenService } from './upstream/token.ts';
 
 export interface ServerOptions {
   connectors: readonly Connector[];
@@ -16,10 +17,15 @@ export interface ServerOptions {
   upstream?: Partial<UpstreamOptions>;
   /** Trust X-Forwarded-Proto / X-Forwarded-Host from a fronting proxy when rewriting URLs. */
   trustProxy?: boolean;
+  /** Largest manifest a client may PUT (held in memory so it can be replayed): default 4 MiB. */
+  manifestMaxBytes?: number;
+  /** Most tokens cached across connectors: default 10000. */
+  tokenCacheSize?: number;
 }
 
 export interface ProxyServer {
   app: FastifyInstance;
+  tokens: TokenService;
   /** Replaces the connector set; requests in flight finish on the old one. */
   setConnectors(connectors: readonly Connector[]): Promise<void>;
   close(): Promise<void>;
@@ -29,7 +35,8 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function buildServer(options: ServerOptions): ProxyServer {
   const upstreamOptions = { ...DEFAULT_UPSTREAM_OPTIONS, ...options.upstream };
-  let current = new ConnectorSet(options.connectors, upstreamOptions);
+  const tokens = new TokenService({ max: options.tokenCacheSize ?? 10_000, timeout: upstreamOptions.tokenTimeout });
+  let current = new ConnectorSet(options.connectors, upstreamOptions, tokens);
   let closing = false;
   const trustProxy = options.trustProxy ?? false;
 
@@ -58,7 +65,12 @@ export function buildServer(options: ServerOptions): ProxyServer {
     return `${proto}://${host}`;
   };
 
-  const forward = createForwarder({ connectors: () => current, log: options.logger, clientOrigin });
+  const forward = createForwarder({
+    connectors: () => current,
+    log: options.logger,
+    clientOrigin,
+    manifestMaxBytes: options.manifestMaxBytes ?? 4 * 1024 * 1024,
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -88,9 +100,11 @@ export function buildServer(options: ServerOptions): ProxyServer {
 
   return {
     app,
+    tokens,
     async setConnectors(connectors) {
       const previous = current;
-      current = new ConnectorSet(connectors, upstreamOptions);
+      current = new ConnectorSet(connectors, upstreamOptions, tokens);
+      for (const key of previous.changedIn(current)) tokens.forgetConnector(key);
       // Old clients close once their in-flight requests end (undici Agent.close waits for them).
       void previous.close();
     },

@@ -132,6 +132,7 @@ function parseConnector(d: Doc, file: string, where: string, secrets: Map<string
     }
   }
 
+  checkParams(params, `${where}: spec.params`);
   return {
     namespace: d.namespace,
     name: d.name,
@@ -166,6 +167,20 @@ function parseAddress(address: string, where: string): URL {
     throw new ConfigError(`${where}: spec.address: invalid host ${JSON.stringify(url.hostname)}`);
   }
   return url;
+}
+
+/** The proxy's own connector parameters (spec.params). */
+function checkParams(params: Record<string, string>, where: string): void {
+  const redirects = params['redirects'];
+  if (redirects !== undefined && redirects !== 'follow' && redirects !== 'pass') {
+    throw new ConfigError(`${where}[redirects]: must be "follow" or "pass", got ${JSON.stringify(redirects)}`);
+  }
+  const realms = params['allowedRealmHosts'];
+  if (realms !== undefined) {
+    for (const h of realms.split(',').map((x) => x.trim()).filter(Boolean)) {
+      if (!DNS_SUBDOMAIN.test(h.toLowerCase()) && !/^[0-9.]+$/.test(h)) throw new ConfigError(`${where}[allowedRealmHosts]: ${JSON.stringify(h)} is not a host name`);
+    }
+  }
 }
 
 function readParams(value: unknown, where: string, into: Record<string, string>): void {

@@ -18,6 +18,8 @@ export interface ForwardDeps {
   log: Logger;
   /** Origin the client used, e.g. `http://127.0.0.1:5000` (honours X-Forwarded-* only when trusted). */
   clientOrigin: (req: IncomingMessage) => string;
+  /** Largest manifest PUT body, held in memory so an authentication retry can replay it. */
+  manifestMaxBytes: number;
 }
 
 export function writeError(res: ServerResponse, err: RegistryError, method: string | undefined): void {
@@ -41,9 +43,20 @@ function hasBody(req: IncomingMessage): boolean {
   return len !== undefined && len !== '0';
 }
 
-function upstreamPath(route: Route, client: UpstreamClient): string {
-  if (route.repository === undefined) return '/v2' + route.tail + route.query;
-  return '/v2/' + upstreamRepository(client.connector, route.repository) + route.tail + route.query;
+/** Reads a manifest body into memory, refusing more than `max` bytes. */
+async function readManifest(req: IncomingMessage, max: number): Promise<Buffer> {
+  const tooLarge = (): RegistryError =>
+    new RegistryError(413, 'MANIFEST_INVALID', `manifest is larger than the proxy's limit of ${max} bytes`, { limit: max });
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 export function createForwarder(deps: ForwardDeps) {
@@ -98,15 +111,24 @@ export function createForwarder(deps: ForwardDeps) {
     const activeRoute = route;
     const activeClient = client;
     const requestBody = hasBody(req);
-    activeClient
-      .send({
-        method,
-        path: upstreamPath(activeRoute, activeClient),
-        headers: upstreamRequestHeaders(req.rawHeaders),
-        body: requestBody ? req : null,
-        signal: abort.signal,
-        route: activeRoute,
-      })
+    const connector = activeClient.connector;
+    const repository = activeRoute.repository === undefined ? undefined : upstreamRepository(connector, activeRoute.repository);
+    const path = repository === undefined ? '/v2' + activeRoute.tail + activeRoute.query : '/v2/' + repository + activeRoute.tail + activeRoute.query;
+    const isManifestPut = activeRoute.endpoint === 'manifest' && method === 'PUT';
+    const body: Promise<IncomingMessage | Buffer | null> = !requestBody ? Promise.resolve(null) : isManifestPut ? readManifest(req, deps.manifestMaxBytes) : Promise.resolve(req);
+    body
+      .then((payload) =>
+        activeClient.send({
+          method,
+          path,
+          headers: upstreamRequestHeaders(req.rawHeaders),
+          body: payload,
+          signal: abort.signal,
+          route: activeRoute,
+          repository,
+          mountFrom: activeRoute.mountFrom === undefined ? undefined : upstreamRepository(connector, activeRoute.mountFrom),
+        }),
+      )
       .then(
         (up) => {
           if (res.destroyed) {

@@ -5,6 +5,9 @@
 import { Agent } from 'undici';
 import type { Connector } from '../connectors/model.ts';
 import { connectorKey } from '../connectors/model.ts';
+import { Authenticator } from './auth.ts';
+import { type RedirectPolicy, redirectLayer } from './redirect.ts';
+import type { TokenService } from './token.ts';
 import type { Send, UpstreamRequest } from './types.ts';
 
 export interface UpstreamOptions {
@@ -16,6 +19,8 @@ export interface UpstreamOptions {
   bodyTimeout: number;
   /** Upper bound of connections per upstream origin. */
   connections: number;
+  /** ms for one exchange with a token server. */
+  tokenTimeout: number;
 }
 
 export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
@@ -23,16 +28,27 @@ export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
   headersTimeout: 30_000,
   bodyTimeout: 300_000,
   connections: 128,
+  tokenTimeout: 15_000,
 };
+
+/** Connector parameters (`spec.params`) the upstream client reads. */
+export function redirectPolicy(c: Connector): RedirectPolicy {
+  return c.params['redirects'] === 'pass' ? 'pass' : 'follow';
+}
+
+export function allowedRealmHosts(c: Connector): string[] {
+  return (c.params['allowedRealmHosts'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+}
 
 export class UpstreamClient {
   readonly connector: Connector;
   readonly key: string;
   readonly host: string;
   readonly agent: Agent;
+  /** The layers every request goes through: auth → redirects → the upstream. */
   readonly send: Send;
 
-  constructor(connector: Connector, options: UpstreamOptions) {
+  constructor(connector: Connector, options: UpstreamOptions, tokens: TokenService) {
     this.connector = connector;
     this.key = connectorKey(connector);
     this.host = new URL(connector.upstreamOrigin).host;
@@ -43,7 +59,15 @@ export class UpstreamClient {
       connections: options.connections,
       keepAliveTimeout: 30_000,
     });
-    this.send = this.direct;
+    const auth = new Authenticator({
+      connector,
+      key: this.key,
+      host: this.host,
+      tokens,
+      dispatcher: this.agent,
+      allowedRealmHosts: allowedRealmHosts(connector),
+    });
+    this.send = auth.layer(redirectLayer(this.direct, redirectPolicy(connector), connector.upstreamOrigin, this.agent));
   }
 
   /** The innermost layer: one HTTP exchange with the upstream origin. */

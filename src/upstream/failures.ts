@@ -16,17 +16,17 @@ function errorCode(err: unknown): string | undefined {
   return (err as { code?: string } | undefined)?.code;
 }
 
-export function upstreamFailure(err: unknown, connector: string, host: string): RegistryError {
+export function upstreamFailure(err: unknown, connector: string, host: string, role: 'upstream' | 'token server' = 'upstream'): RegistryError {
   if (err instanceof RegistryError) return err;
   const code = errorCode(err) ?? 'UNKNOWN';
-  const detail = { connector, upstream: host, cause: code };
+  const detail = { connector, [role === 'upstream' ? 'upstream' : 'realm']: host, cause: code };
   if (TIMEOUT_CODES.has(code)) {
-    return new RegistryError(504, 'UNAVAILABLE', `connector ${connector}: upstream ${host} did not answer in time (${code})`, detail);
+    return new RegistryError(504, 'UNAVAILABLE', `connector ${connector}: ${role} ${host} did not answer in time (${code})`, detail);
   }
   const what =
     code === 'ECONNREFUSED' ? 'refused the connection'
     : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'could not be resolved'
     : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'closed the connection'
     : 'could not be reached';
-  return new RegistryError(502, 'UNAVAILABLE', `connector ${connector}: upstream ${host} ${what} (${code})`, detail);
+  return new RegistryError(502, 'UNAVAILABLE', `connector ${connector}: ${role} ${host} ${what} (${code})`, detail);
 }

@@ -14,6 +14,10 @@ export interface UpstreamRequest {
   signal?: AbortSignal | undefined;
   /** The parsed API route: layers derive scopes and policies from it. */
   route: Route;
+  /** Repository name as the upstream knows it (Docker Hub's `library/` applied). */
+  repository: string | undefined;
+  /** Cross-repository mount source, as the upstream knows it. */
+  mountFrom: string | undefined;
 }
 
 export interface UpstreamResponse {

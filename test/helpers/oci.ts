@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 export const MT = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -56,7 +56,7 @@ export function makeImage(arch = 'amd64', layerSizes: number[] = [4096]): Image 
     JSON.stringify({
       architecture: arch,
       os: 'linux',
-      rootfs: { type: 'layers', diff_ids: layers.map((l, i) => sha256(Buffer.from(`diff${i}${l.length}`))) },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(gunzipSync(l))) },
       config: {},
     }),
   );

@@ -21,9 +21,17 @@ export interface ScriptedUpstream {
 
 export type Script = (req: IncomingMessage, res: ServerResponse, seen: Seen) => void;
 
-export async function startScriptedUpstream(script: Script): Promise<ScriptedUpstream> {
+/**
+ * `pings` counts the proxy's GET /v2/ challenge probes, which an open registry answers 200 and
+ * which are not recorded in `seen` unless `answerPing` is false.
+ */
+export async function startScriptedUpstream(script: Script, answerPing = true): Promise<ScriptedUpstream> {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
+    if (answerPing && req.method === 'GET' && req.url === '/v2/') {
+      res.writeHead(200, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+      return;
+    }
     const entry: Seen = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, bodyLength: 0, aborted: false };
     seen.push(entry);
     req.on('data', (d: Buffer) => (entry.bodyLength += d.length));
