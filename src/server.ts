@@ -21,6 +21,8 @@ export interface ServerOptions {
   manifestMaxBytes?: number;
   /** Most tokens cached across connectors: default 10000. */
   tokenCacheSize?: number;
+  /** Clock for token expiry (ms since epoch); tests move it forward. */
+  now?: () => number;
 }
 
 export interface ProxyServer {
@@ -35,7 +37,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function buildServer(options: ServerOptions): ProxyServer {
   const upstreamOptions = { ...DEFAULT_UPSTREAM_OPTIONS, ...options.upstream };
-  const tokens = new TokenService({ max: options.tokenCacheSize ?? 10_000, timeout: upstreamOptions.tokenTimeout });
+  const tokens = new TokenService({ max: options.tokenCacheSize ?? 10_000, timeout: upstreamOptions.tokenTimeout, now: options.now });
   let current = new ConnectorSet(options.connectors, upstreamOptions, tokens);
   let closing = false;
   const trustProxy = options.trustProxy ?? false;

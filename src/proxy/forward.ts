@@ -11,6 +11,7 @@ import { RegistryError } from '../distribution/errors.ts';
 import { parseRoute, type Route } from '../distribution/route.ts';
 import { upstreamFailure } from '../upstream/failures.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
+import { discard } from '../upstream/types.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
 export interface ForwardDeps {
@@ -132,7 +133,7 @@ export function createForwarder(deps: ForwardDeps) {
       .then(
         (up) => {
           if (res.destroyed) {
-            up.body.destroy();
+            discard(up.body);
             return;
           }
           const headers = clientResponseHeaders(up.headers, {

@@ -13,7 +13,7 @@ import { type Challenge, parseChallenges, supportedChallenge } from './challenge
 import { normalizeScopes, parseScopes, scopesFor } from './scope.ts';
 import type { TokenService } from './token.ts';
 import { realmProblem } from './trust.ts';
-import type { Send, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { discard, type Send, type UpstreamRequest, type UpstreamResponse } from './types.ts';
 
 /** What the upstream asks for: nothing (open registry), or one challenge. */
 type Known = { kind: 'open' } | { kind: 'challenge'; challenge: Challenge };
@@ -44,7 +44,7 @@ async function drain(res: UpstreamResponse): Promise<void> {
   } catch {
     // the answer is discarded either way
   } finally {
-    res.body.destroy();
+    discard(res.body);
   }
 }
 

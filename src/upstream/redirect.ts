@@ -5,7 +5,7 @@
  * registry had sent it. `pass`: the redirect goes to the client unchanged.
  */
 import type { Dispatcher } from 'undici';
-import type { Send, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { discard, type Send, type UpstreamRequest, type UpstreamResponse } from './types.ts';
 
 export type RedirectPolicy = 'follow' | 'pass';
 
@@ -30,7 +30,7 @@ export function redirectLayer(next: Send, policy: RedirectPolicy, upstreamOrigin
         return res;
       }
       if (target.protocol !== 'https:' && target.protocol !== 'http:') return res;
-      res.body.destroy();
+      discard(res.body);
       if (target.origin === upstreamOrigin) {
         res = await next({ ...req, path: target.pathname + target.search });
       } else {

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import type { Credentials } from '../connectors/model.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { upstreamFailure } from './failures.ts';
+import { discard } from './types.ts';
 
 export interface Token {
   value: string;
@@ -255,7 +256,7 @@ export class TokenService {
       for await (const chunk of res.body) {
         size += (chunk as Buffer).length;
         if (size > MAX_TOKEN_BODY) {
-          res.body.destroy();
+          discard(res.body);
           return { status: 502, text: '' };
         }
         chunks.push(chunk as Buffer);

@@ -28,3 +28,13 @@ export interface UpstreamResponse {
 
 /** A layer of the upstream client: each wraps the next, like round-trippers. */
 export type Send = (req: UpstreamRequest) => Promise<UpstreamResponse>;
+
+/**
+ * Drops a response body nobody will read. undici reports a body destroyed before its end as an
+ * 'error' event; without a listener that would be an uncaught exception.
+ */
+export function discard(body: Readable): void {
+  if (body.destroyed) return;
+  body.on('error', () => {});
+  body.destroy();
+}
