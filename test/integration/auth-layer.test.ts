@@ -196,3 +196,22 @@ describe('manifest bound', () => {
     expect(up.seen.filter((s) => s.method === 'PUT')).toHaveLength(0);
   });
 });
+
+describe('Docker Hub conventions', () => {
+  it('puts one-component names under library/ in the path and in the token scope, and passes rate-limit headers', async () => {
+    upstream = await startScriptedUpstream((req, res) => {
+      if (!authorized(req)) return void res.writeHead(401, { 'www-authenticate': challenge() }).end();
+      res.writeHead(200, { 'content-type': 'application/json', 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '76;w=21600', 'docker-ratelimit-source': '10.0.0.1' }).end('{}');
+    }, false);
+    // As the proxy builds it for address https://index.docker.io, pointed at the scripted upstream.
+    proxy = await startProxy([{ ...anonymousConnector(upstream.url, 'dockerhub'), dockerHub: true }]);
+    ts.resetCounts();
+    const res = await http(`${proxy.url}/v2/ubuntu/manifests/22.04`);
+    expect(res.status).toBe(200);
+    expect(res.headers['ratelimit-remaining']).toBe('76;w=21600');
+    // the challenge probe, then the request with its token
+    expect(upstream.seen.map((s) => s.url)).toEqual(['/v2/', '/v2/library/ubuntu/manifests/22.04']);
+    expect(ts.requests.map((r) => r.scopes)).toEqual([['repository:library/ubuntu:pull']]);
+    expect(ts.requests[0]!.user).toBeNull(); // anonymous, as Docker Hub allows for public images
+  });
+});
