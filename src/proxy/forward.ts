@@ -3,6 +3,7 @@
  * the connector's layers, and stream the answer back with status and headers kept.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { upstreamRepository } from '../connectors/model.ts';
@@ -38,6 +39,13 @@ export function writeError(res: ServerResponse, err: RegistryError, method: stri
   res.end(method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * Bytes read from each client socket up to the end of its previous request: Node has read a
+ * request's head (and often its body) before the handler runs, so a request's share is what
+ * the socket read since the previous one ended (no pipelining on HTTP/1.1 in practice).
+ */
+const readUntilPrevious = new WeakMap<Socket, number>();
+
 function hasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const len = req.headers['content-length'];
@@ -67,7 +75,6 @@ export function createForwarder(deps: ForwardDeps) {
     const started = performance.now();
     const method = req.method ?? 'GET';
     const socket = req.socket;
-    const inAtStart = socket.bytesRead;
     const outAtStart = socket.bytesWritten;
     let route: Route | undefined;
     let client: UpstreamClient | undefined;
@@ -76,6 +83,9 @@ export function createForwarder(deps: ForwardDeps) {
 
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
+      const readNow = socket.bytesRead;
+      const bytesIn = readNow - (readUntilPrevious.get(socket) ?? 0);
+      readUntilPrevious.set(socket, readNow);
       const line = {
         method,
         connector: client?.key,
@@ -83,7 +93,7 @@ export function createForwarder(deps: ForwardDeps) {
         endpoint: route?.endpoint,
         status: res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499,
         complete: res.writableFinished,
-        bytesIn: socket.bytesRead - inAtStart,
+        bytesIn,
         bytesOut: socket.bytesWritten - outAtStart,
         ms: Math.round((performance.now() - started) * 10) / 10,
         err: failure,

@@ -18,8 +18,9 @@ export interface Scope {
 export function parseScope(s: string): Scope | undefined {
   const first = s.indexOf(':');
   const last = s.lastIndexOf(':');
-  if (first <= 0 || last === first || last === s.length - 1) return undefined;
+  if (first <= 0 || last <= first + 1 || last === s.length - 1) return undefined; // empty type, name or actions
   const actions = s.slice(last + 1).split(',').filter(Boolean);
+  if (actions.length === 0) return undefined;
   return { type: s.slice(0, first), name: s.slice(first + 1, last), actions };
 }
 

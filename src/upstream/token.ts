@@ -90,7 +90,8 @@ export function parseTokenBody(text: string, now: number): { token: Token; refre
 
 export class TokenService {
   readonly stats: TokenStats = { exchanges: 0, hits: 0, failures: 0 };
-  private readonly cache: LRUCache<string, Token>;
+  /** Tokens with the time (our clock) from which they are too close to expiry to hand out. */
+  private readonly cache: LRUCache<string, { token: Token; staleAt: number }>;
   private readonly inflight = new Map<string, Promise<Token>>();
   /** Refresh tokens by connector, credentials, realm and service. */
   private readonly refreshTokens: LRUCache<string, string>;
@@ -114,9 +115,9 @@ export class TokenService {
   async get(r: TokenRequest, dispatcher: Dispatcher, rejected?: string): Promise<Token> {
     const key = TokenService.key(r);
     const cached = this.cache.get(key);
-    if (cached && cached.value !== rejected && cached.expiresAt > this.now()) {
+    if (cached && cached.token.value !== rejected && cached.staleAt > this.now()) {
       this.stats.hits++;
-      return cached;
+      return cached.token;
     }
     if (cached) this.cache.delete(key);
     let pending = this.inflight.get(key);
@@ -124,7 +125,9 @@ export class TokenService {
       pending = this.exchange(r, dispatcher).then(
         (token) => {
           this.inflight.delete(key);
-          this.cache.set(key, token, { ttl: cacheTtl(token.expiresAt - this.now()) });
+          const now = this.now();
+          const ttl = cacheTtl(token.expiresAt - now);
+          this.cache.set(key, { token, staleAt: now + ttl }, { ttl });
           return token;
         },
         (err: unknown) => {

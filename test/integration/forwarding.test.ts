@@ -282,6 +282,12 @@ describe('logging', () => {
     const line = JSON.parse(lines[0]!);
     expect(line).toMatchObject({ method: 'GET', connector: 'default/upstream', repository: 'team/app', endpoint: 'blob', status: 200, complete: true });
     expect(line.bytesOut).toBeGreaterThan(5);
+    // a 1000-byte upload on the same kept-alive connection counts its head and its body
+    await http(`${px.url}/v2/team/app/blobs/uploads/u-1`, { method: 'PATCH', headers: { 'content-length': '1000' }, body: Buffer.alloc(1000) });
+    const patch = JSON.parse(px.logs.filter((l) => l.includes('"msg":"request"'))[1]!);
+    expect(patch.method).toBe('PATCH');
+    expect(patch.bytesIn).toBeGreaterThan(1000);
+    expect(patch.bytesIn).toBeLessThan(1400);
     expect(px.logs.join('\n')).not.toContain('sekret-client-token');
   });
 });
