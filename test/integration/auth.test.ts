@@ -145,6 +145,19 @@ describe('secretless push and pull', () => {
     expect(sha256(get.body)).toBe(sha256(blob));
   });
 
+  it('a changed Secret drops the connector\'s tokens: the next request authenticates with the new credentials', async () => {
+    const px = await proxyFor(connector('rotate', RW));
+    expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
+    ts.resetCounts();
+    expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
+    expect(ts.counts.total).toBe(0); // cached
+    await px.server.setConnectors([connector('rotate', RO)]);
+    expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
+    expect(ts.requests.map((r) => r.user)).toEqual([RO.username]);
+    // the new credentials are read-only: a push is now refused
+    expect((await http(`${px.url}/v2/team/app/blobs/uploads/`, { method: 'POST' })).status).toBe(401);
+  });
+
   it('uses OAuth2 POST when the token server takes it, and GET after a 404', async () => {
     const viaPost = await proxyFor(connector('post', RW));
     ts.resetCounts();
