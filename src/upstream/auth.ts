@@ -11,7 +11,7 @@ import type { Connector } from '../connectors/model.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { type Challenge, parseChallenges, supportedChallenge } from './challenge.ts';
 import { normalizeScopes, parseScopes, scopesFor } from './scope.ts';
-import type { TokenService } from './token.ts';
+import { credentialsFingerprint, type TokenService } from './token.ts';
 import { realmProblem } from './trust.ts';
 import { discard, type Send, type UpstreamRequest, type UpstreamResponse } from './types.ts';
 
@@ -34,18 +34,29 @@ export function isReplayable(req: UpstreamRequest): boolean {
   return req.body === null || Buffer.isBuffer(req.body);
 }
 
-async function drain(res: UpstreamResponse): Promise<void> {
+/** Reads (a bounded part of) an answer the client will not get; returns the registry's error message, if any. */
+async function drain(res: UpstreamResponse): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    let size = 0;
     for await (const chunk of res.body) {
       size += (chunk as Buffer).length;
       if (size > MAX_ERROR_BODY) break;
+      chunks.push(chunk as Buffer);
     }
   } catch {
     // the answer is discarded either way
   } finally {
     discard(res.body);
   }
+  try {
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
+    const e = body.errors?.[0];
+    if (e && typeof e.message === 'string') return `${typeof e.code === 'string' ? e.code + ': ' : ''}${e.message.slice(0, 300)}`;
+  } catch {
+    // not an OCI error body
+  }
+  return undefined;
 }
 
 export class Authenticator {
@@ -54,9 +65,11 @@ export class Authenticator {
   /** Scope sets the upstream asked for instead of ours (insufficient_scope), by our scope set. */
   private readonly scopeOverrides = new Map<string, string[]>();
   private readonly ctx: AuthContext;
+  private readonly fingerprint: string;
 
   constructor(ctx: AuthContext) {
     this.ctx = ctx;
+    this.fingerprint = credentialsFingerprint(ctx.connector.credentials);
   }
 
   /** Wraps `next` (the layer below) with authentication. */
@@ -70,9 +83,10 @@ export class Authenticator {
       let res = await next(withAuthorization(req, authorization?.header));
       if (res.statusCode !== 401 && res.statusCode !== 403) return res;
 
+      let said: string | undefined;
       if (res.statusCode === 401) {
         const offered = supportedChallenge(parseChallenges(res.headers['www-authenticate']));
-        await drain(res);
+        said = await drain(res);
         if (offered) {
           known = this.relearn(offered);
           if (offered.params['error'] === 'insufficient_scope' && offered.params['scope']) {
@@ -84,27 +98,27 @@ export class Authenticator {
           authorization = await this.authorization(known, scopes, authorization?.token);
           res = await next(withAuthorization(req, authorization?.header));
           if (res.statusCode !== 401 && res.statusCode !== 403) return res;
-          await drain(res);
+          said = await drain(res);
         } else if (authorization?.token) {
           // Not replayable (a streamed upload): let the client's retry get a fresh token.
           await this.authorization(known, scopes, authorization.token).catch(() => undefined);
         }
       } else {
-        await drain(res);
+        said = await drain(res);
       }
-      throw this.refusal(res.statusCode, scopes);
+      throw this.refusal(res.statusCode, scopes, said);
     };
   }
 
-  private refusal(status: number, scopes: string[]): RegistryError {
+  private refusal(status: number, scopes: string[], upstreamSaid: string | undefined): RegistryError {
     const { key, host, connector } = this.ctx;
     const what = scopes.length ? scopes.join(' ') : 'the registry';
     const who = connector.credentials ? "the connector's credentials" : 'anonymous access (the connector has no Secret)';
     const hint = connector.credentials ? "check the connector's Secret and its rights" : 'give the connector a Secret with credentials';
-    const message = `connector ${key}: upstream ${host} refused ${who} for ${what} (${status}); ${hint}, or check that the repository exists`;
-    return status === 403
-      ? new RegistryError(403, 'DENIED', message, { connector: key, upstream: host, scopes })
-      : new RegistryError(401, 'UNAUTHORIZED', message, { connector: key, upstream: host, scopes });
+    const said = upstreamSaid ? ` (the registry said: ${upstreamSaid})` : '';
+    const message = `connector ${key}: upstream ${host} refused ${who} for ${what} (${status}); ${hint}, or check that the repository exists${said}`;
+    const detail = { connector: key, upstream: host, scopes };
+    return status === 403 ? new RegistryError(403, 'DENIED', message, detail) : new RegistryError(401, 'UNAUTHORIZED', message, detail);
   }
 
   /** The Authorization header for a request, fetching a token when needed. */
@@ -124,7 +138,7 @@ export class Authenticator {
       }
     }
     const token = await this.ctx.tokens.get(
-      { connector: this.ctx.key, credentials: creds, realm, service: challenge.params['service'], scopes },
+      { connector: this.ctx.key, credentials: creds, fingerprint: this.fingerprint, realm, service: challenge.params['service'], scopes },
       this.ctx.dispatcher,
       rejected,
     );

@@ -22,6 +22,8 @@ export interface TokenRequest {
   /** Connector key, e.g. `default/harbor`: tokens are never shared between connectors. */
   connector: string;
   credentials: Credentials | undefined;
+  /** credentialsFingerprint(credentials), when the caller has it already (it is a hash: keep it off the hot path). */
+  fingerprint?: string;
   realm: string;
   service: string | undefined;
   /** Normalised scope strings; empty for a scope-less token (the /v2/ check). */
@@ -108,7 +110,7 @@ export class TokenService {
   }
 
   private static key(r: TokenRequest): string {
-    return [r.connector, credentialsFingerprint(r.credentials), r.realm, r.service ?? '', r.scopes.join(' ')].join('\0');
+    return [r.connector, r.fingerprint ?? credentialsFingerprint(r.credentials), r.realm, r.service ?? '', r.scopes.join(' ')].join('\0');
   }
 
   /** A valid token for the request: from the cache, from an exchange already under way, or new. */
@@ -165,7 +167,7 @@ export class TokenService {
   }
 
   private refreshKey(r: TokenRequest): string {
-    return [r.connector, credentialsFingerprint(r.credentials), r.realm, r.service ?? ''].join('\0');
+    return [r.connector, r.fingerprint ?? credentialsFingerprint(r.credentials), r.realm, r.service ?? ''].join('\0');
   }
 
   /** OAuth2 POST; undefined means "use GET instead". */
