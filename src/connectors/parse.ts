@@ -175,10 +175,10 @@ function checkParams(params: Record<string, string>, where: string): void {
   if (redirects !== undefined && redirects !== 'follow' && redirects !== 'pass') {
     throw new ConfigError(`${where}[redirects]: must be "follow" or "pass", got ${JSON.stringify(redirects)}`);
   }
-  const realms = params['allowedRealmHosts'];
-  if (realms !== undefined) {
-    for (const h of realms.split(',').map((x) => x.trim()).filter(Boolean)) {
-      if (!DNS_SUBDOMAIN.test(h.toLowerCase()) && !/^[0-9.]+$/.test(h)) throw new ConfigError(`${where}[allowedRealmHosts]: ${JSON.stringify(h)} is not a host name`);
+  for (const [param, value] of [['allowedRealmHosts', params['allowedRealmHosts']], ['hosts', params['hosts']]] as const) {
+    if (value === undefined) continue;
+    for (const h of value.split(',').map((x) => x.trim()).filter(Boolean)) {
+      if (!DNS_SUBDOMAIN.test(h.toLowerCase()) && !/^[0-9.]+$/.test(h)) throw new ConfigError(`${where}[${param}]: ${JSON.stringify(h)} is not a host name`);
     }
   }
 }

@@ -8,20 +8,50 @@ import { UpstreamClient, type UpstreamOptions } from '../upstream/client.ts';
 import { credentialsFingerprint, type TokenService } from '../upstream/token.ts';
 import { type Connector, connectorKey } from './model.ts';
 
+/**
+ * Host names that pick a connector: its proxy Service's names (`c-<name>.<namespace>`, with
+ * `.svc` and `.svc.cluster.local`) and any listed in `spec.params hosts`. Lower case, no port.
+ */
+export function hostNamesOf(c: Connector): string[] {
+  const service = `c-${c.name}.${c.namespace}`;
+  const extra = (c.params['hosts'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  return [service, `${service}.svc`, `${service}.svc.cluster.local`, ...extra];
+}
+
+/** The host part of a Host header, lower case, without the port. */
+export function hostOnly(host: string | undefined): string {
+  if (!host) return '';
+  const h = host.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
 export class ConnectorSet {
   readonly clients: ReadonlyMap<string, UpstreamClient>;
   /** The connector that serves plain `/v2/<repo>` requests. */
   readonly defaultClient: UpstreamClient | undefined;
+  private readonly byHost: ReadonlyMap<string, UpstreamClient>;
 
   constructor(connectors: readonly Connector[], options: UpstreamOptions, tokens: TokenService) {
     const clients = new Map<string, UpstreamClient>();
-    for (const c of connectors) clients.set(connectorKey(c), new UpstreamClient(c, options, tokens));
+    const byHost = new Map<string, UpstreamClient>();
+    for (const c of connectors) {
+      const client = new UpstreamClient(c, options, tokens);
+      clients.set(connectorKey(c), client);
+      for (const h of hostNamesOf(c)) if (!byHost.has(h)) byHost.set(h, client);
+    }
     this.clients = clients;
+    this.byHost = byHost;
     this.defaultClient = connectors[0] ? clients.get(connectorKey(connectors[0])) : undefined;
   }
 
-  /** The connector a request is for: the path prefix's, else the default one. */
-  resolve(selector: PathSelector | undefined): UpstreamClient {
+  /** The connector a request is for: the path prefix's, else the Host header's, else the default one. */
+  resolve(selector: PathSelector | undefined, host?: string): UpstreamClient {
+    if (!selector && host !== undefined) {
+      const byHost = this.byHost.get(hostOnly(host));
+      if (byHost) return byHost;
+    }
     if (selector) {
       const client = this.clients.get(`${selector.namespace}/${selector.name}`);
       if (!client) {

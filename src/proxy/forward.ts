@@ -113,7 +113,7 @@ export function createForwarder(deps: ForwardDeps) {
 
     try {
       route = parseRoute(method, req.url ?? '/');
-      client = deps.connectors().resolve(route.selector);
+      client = deps.connectors().resolve(route.selector, req.headers.host);
     } catch (err) {
       fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
       return;

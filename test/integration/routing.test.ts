@@ -1,0 +1,101 @@
+/**
+ * Several connectors behind one proxy: an open registry and a token-auth registry, chosen by
+ * the `/namespaces/<ns>/connectors/<name>/` path prefix (skopeo, end to end) or by the Host
+ * header (`c-<name>.<namespace>[.svc[.cluster.local]]`, or a configured host name).
+ */
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { http, ociCode } from '../helpers/http.ts';
+import { makeImage, writeLayout } from '../helpers/oci.ts';
+import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { startRegistry, type Registry } from '../helpers/registry.ts';
+import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
+import { skopeo } from '../helpers/tools.ts';
+
+const USER = { username: 'router', password: 'router-Pa55word' };
+let ts: TokenServer;
+let open: Registry;
+let secure: Registry;
+let proxy: RunningProxy;
+const cleanup: string[] = [];
+const MT = 'application/vnd.oci.image.manifest.v1+json';
+
+beforeAll(async () => {
+  ts = await startTokenServer({ users: { [USER.username]: { password: USER.password, rights: () => ['*'] } } });
+  [open, secure] = await Promise.all([startRegistry(), startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 })]);
+  proxy = await startProxy([
+    anonymousConnector(open.url, 'open'),
+    { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
+  ]);
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([open?.stop(), secure?.stop()]);
+  await ts?.stop();
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+});
+
+describe('path mode', () => {
+  it('skopeo pushes and pulls through each connector by path prefix; each image lands in its own registry', async () => {
+    const a = makeImage('amd64', [10_000]);
+    const b = makeImage('arm64', [20_000]);
+    const la = writeLayout([a], 'v1');
+    const lb = writeLayout([b], 'v1');
+    cleanup.push(la.dir, lb.dir);
+    const toOpen = `docker://${proxy.host}/namespaces/default/connectors/open/team/app:v1`;
+    const toSecure = `docker://${proxy.host}/namespaces/team-a/connectors/secure/team/app:v1`;
+    for (const [src, dst] of [[la.ref, toOpen], [lb.ref, toSecure]] as const) {
+      const push = await skopeo(['copy', '--dest-tls-verify=false', src, dst]);
+      expect(push.code, push.stderr).toBe(0);
+    }
+    for (const [ref, image] of [[toOpen, a], [toSecure, b]] as const) {
+      const inspect = await skopeo(['inspect', '--tls-verify=false', ref]);
+      expect(inspect.code, inspect.stderr).toBe(0);
+      expect(JSON.parse(inspect.stdout).Digest).toBe(image.manifestDigest);
+    }
+    // each registry holds its own image
+    const direct = await http(`${open.url}/v2/team/app/manifests/v1`, { headers: { accept: MT } });
+    expect(direct.headers['docker-content-digest']).toBe(a.manifestDigest);
+    expect((await http(`${secure.url}/v2/team/app/manifests/v1`, { headers: { accept: MT } })).status).toBe(401);
+  });
+
+  it('puts the prefix back on upload Locations, relative and absolute', async () => {
+    const res = await http(`${proxy.url}/v2/namespaces/team-a/connectors/secure/team/x/blobs/uploads/`, { method: 'POST' });
+    expect(res.status).toBe(202);
+    expect((res.headers['location'] as string).startsWith(`${proxy.url}/v2/namespaces/team-a/connectors/secure/team/x/blobs/uploads/`)).toBe(true);
+  });
+
+  it('an unknown connector is a 404 NAME_UNKNOWN naming what was asked for', async () => {
+    const res = await http(`${proxy.url}/v2/namespaces/default/connectors/nope/team/app/manifests/v1`);
+    expect(res.status).toBe(404);
+    expect(ociCode(res)).toBe('NAME_UNKNOWN');
+    expect((res.json() as { errors: { message: string }[] }).errors[0]!.message).toBe('connector default/nope is not served by this proxy');
+  });
+});
+
+describe('host mode', () => {
+  it.each([
+    ['c-secure.team-a', 'secure'],
+    ['c-secure.team-a.svc:5000', 'secure'],
+    ['C-SECURE.TEAM-A.SVC.CLUSTER.LOCAL:80', 'secure'],
+    ['registry.team-a.example:5000', 'secure'],
+    ['c-open.default.svc.cluster.local', 'open'],
+    ['unknown.example:5000', 'open (the default)'],
+  ])('Host %s goes to %s', async (host, which) => {
+    const res = await request(`${proxy.url}/v2/team/app/manifests/v1`, { headers: { host, accept: MT } });
+    const body = await res.body.text();
+    expect(res.statusCode, body).toBe(200);
+    const isSecure = which === 'secure';
+    const digest = res.headers['docker-content-digest'];
+    const openDigest = (await http(`${open.url}/v2/team/app/manifests/v1`, { headers: { accept: MT } })).headers['docker-content-digest'];
+    expect(digest === openDigest).toBe(!isSecure);
+  });
+
+  it('rewrites Locations to the Host the client used', async () => {
+    const res = await request(`${proxy.url}/v2/team/y/blobs/uploads/`, { method: 'POST', headers: { host: 'c-secure.team-a.svc.cluster.local:5000' } });
+    await res.body.dump();
+    expect(res.statusCode).toBe(202);
+    expect((res.headers['location'] as string).startsWith('http://c-secure.team-a.svc.cluster.local:5000/v2/team/y/blobs/uploads/')).toBe(true);
+  });
+});
