@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Connector, upstreamOriginFor } from './connectors/model.ts';
 import { ConfigError, parseConnectorsYaml } from './connectors/parse.ts';
+import { CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from './configurations/render.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
 
@@ -24,7 +25,16 @@ const USAGE = `Usage: oci-connector-proxy [options]
   --trust-proxy             honour X-Forwarded-Proto/Host from a fronting proxy (OCP_TRUST_PROXY=true)
   -h, --help                this text
 
-With neither --config nor --upstream the proxy serves Docker Hub anonymously.`;
+With neither --config nor --upstream the proxy serves Docker Hub anonymously.
+
+       oci-connector-proxy render <file> --config <file> [--connector <ns>/<name>]
+                          [--mode host|path] [--proxy-host <host:port>] [--service-port <port>]
+
+  Prints one client configuration for a connector (default: the first in the file), one of
+  ${CONFIGURATION_FILES.join(', ')}.
+  Host mode (default) uses the connector's Service name
+  c-<name>.<ns>.svc.cluster.local; path mode uses --proxy-host (default 127.0.0.1:5000)
+  with the /namespaces/<ns>/connectors/<name> prefix.`;
 
 const FLAGS = {
   config: 'OCP_CONFIG',
@@ -59,6 +69,53 @@ function anonymous(name: string, address: string, flag: string): Connector {
   return { namespace: 'default', name, address, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
 }
 
+function loadConnectors(configFile: string | undefined, upstream: string | undefined): Connector[] {
+  if (configFile) {
+    let text: string;
+    try {
+      text = readFileSync(configFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${configFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return parseConnectorsYaml(text, configFile);
+  }
+  if (upstream) return [anonymous('upstream', upstream, '--upstream')];
+  return [anonymous('dockerhub', 'https://index.docker.io', 'default')];
+}
+
+/** `render <file>`: prints one client configuration file of a connector. */
+function render(argv: string[]): void {
+  let parsed: ReturnType<typeof parseArgs<{ options: Record<string, { type: 'string' }>; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, upstream: { type: 'string' }, connector: { type: 'string' }, mode: { type: 'string' }, 'proxy-host': { type: 'string' }, 'service-port': { type: 'string' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    fail(`render: ${(err as Error).message}`);
+  }
+  const { values, positionals } = parsed;
+  try {
+    const file = positionals[0];
+    if (!file || positionals.length > 1 || !isConfigurationFile(file)) throw new UsageError(`render: name one file of ${CONFIGURATION_FILES.join(', ')}`);
+    const mode = values['mode'] ?? 'host';
+    if (mode !== 'host' && mode !== 'path') throw new UsageError(`render --mode: must be host or path, got ${JSON.stringify(mode)}`);
+    const connectors = loadConnectors(values['config'] ?? process.env['OCP_CONFIG'], values['upstream'] ?? process.env['OCP_UPSTREAM']);
+    const wanted = values['connector'];
+    const c = wanted ? connectors.find((x) => `${x.namespace}/${x.name}` === wanted) : connectors[0];
+    if (!c) throw new UsageError(`render --connector: ${JSON.stringify(wanted)} is not in the configuration (have ${connectors.map((x) => `${x.namespace}/${x.name}`).join(', ')})`);
+    const proxyHost = values['proxy-host'] ?? '127.0.0.1:5000';
+    const servicePort = values['service-port'] === undefined ? 80 : Number(values['service-port']);
+    if (!Number.isInteger(servicePort) || servicePort < 1 || servicePort > 65535) throw new UsageError('render --service-port: must be a port number');
+    process.stdout.write(renderConfiguration(file, proxyAddress(c, mode, proxyHost, servicePort)));
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
+    throw err;
+  }
+}
+
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
@@ -74,6 +131,10 @@ function positiveInt(name: string, value: string | undefined, fallback: number, 
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'render') {
+    render(process.argv.slice(3));
+    return;
+  }
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -115,19 +176,7 @@ async function main(): Promise<void> {
   const upstream = opt('upstream');
   try {
     if (configFile && upstream) throw new UsageError('--config and --upstream are exclusive; give one');
-    if (configFile) {
-      let text: string;
-      try {
-        text = readFileSync(configFile, 'utf8');
-      } catch (err) {
-        throw new ConfigError(`${configFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      connectors = parseConnectorsYaml(text, configFile);
-    } else if (upstream) {
-      connectors = [anonymous('upstream', upstream, '--upstream')];
-    } else {
-      connectors = [anonymous('dockerhub', 'https://index.docker.io', 'default')];
-    }
+    connectors = loadConnectors(configFile, upstream);
     listen = parseListen(opt('listen') ?? '127.0.0.1:5000');
     timeouts = {
       connectTimeout: positiveInt('connect-timeout', opt('connect-timeout'), 10_000),

@@ -329,3 +329,32 @@ describe('cli: a good config', () => {
     }
   });
 });
+
+describe('render', () => {
+  const config = () =>
+    file(
+      'render.yaml',
+      `${API}\nkind: Connector\nmetadata: {name: first}\nspec: {connectorClassName: oci, address: 'http://127.0.0.1:1'}\n---\n${API}\nkind: Connector\nmetadata: {name: harbor, namespace: team-a}\nspec: {connectorClassName: oci, address: 'https://harbor.example.com'}\n`,
+    );
+
+  it('prints a connector\'s buildkitd.toml in host mode', async () => {
+    const r = await run(['render', 'buildkitd.toml', '--config', config(), '--connector', 'team-a/harbor', '--service-port', '5000']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('insecure-entitlements = ["network.host", "security.insecure"]\n\n[registry."c-harbor.team-a.svc.cluster.local:5000"]\n  http = true\n');
+  });
+
+  it('prints daemon.json in path mode for the first connector by default', async () => {
+    const r = await run(['render', 'daemon.json', '--config', config(), '--mode', 'path', '--proxy-host', 'proxy:5000']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ 'insecure-registries': ['proxy:5000'] });
+  });
+
+  it('refuses an unknown file or connector with one line', async () => {
+    const bad = await run(['render', 'nope.toml', '--config', config()]);
+    expect(bad.code).toBe(2);
+    expectOneLine(bad.stderr, `render: name one file of config.json, daemon.json, buildkitd.toml, hosts.toml, registries.conf`);
+    const unknown = await run(['render', 'config.json', '--config', config(), '--connector', 'x/y']);
+    expect(unknown.code).toBe(2);
+    expectOneLine(unknown.stderr, `render --connector: "x/y" is not in the configuration (have default/first, team-a/harbor)`);
+  });
+});

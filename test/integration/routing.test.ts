@@ -3,7 +3,10 @@
  * the `/namespaces/<ns>/connectors/<name>/` path prefix (skopeo, end to end) or by the Host
  * header (`c-<name>.<namespace>[.svc[.cluster.local]]`, or a configured host name).
  */
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { proxyAddress, renderConfiguration } from '../../src/configurations/render.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { http, ociCode } from '../helpers/http.ts';
@@ -11,7 +14,7 @@ import { makeImage, writeLayout } from '../helpers/oci.ts';
 import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
-import { skopeo } from '../helpers/tools.ts';
+import { run, skopeo } from '../helpers/tools.ts';
 
 const USER = { username: 'router', password: 'router-Pa55word' };
 let ts: TokenServer;
@@ -97,5 +100,22 @@ describe('host mode', () => {
     await res.body.dump();
     expect(res.statusCode).toBe(202);
     expect((res.headers['location'] as string).startsWith('http://c-secure.team-a.svc.cluster.local:5000/v2/team/y/blobs/uploads/')).toBe(true);
+  });
+});
+
+describe('rendered client configurations', () => {
+  it('skopeo uses the rendered registries.conf and config.json instead of --tls-verify=false and credentials of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ocp-render-'));
+    cleanup.push(dir);
+    const address = proxyAddress({ namespace: 'team-a', name: 'secure' }, 'path', proxy.host);
+    writeFileSync(join(dir, 'registries.conf'), renderConfiguration('registries.conf', address));
+    writeFileSync(join(dir, 'config.json'), renderConfiguration('config.json', address));
+    const ref = `docker://${address.imagePrefix}/team/app:v1`;
+    // without the rendered file, skopeo insists on TLS and fails
+    const refused = await run('skopeo', ['--insecure-policy', 'inspect', '--authfile', join(dir, 'config.json'), ref], 30_000);
+    expect(refused.code).not.toBe(0);
+    const ok = await run('skopeo', ['--insecure-policy', '--registries-conf', join(dir, 'registries.conf'), 'inspect', '--authfile', join(dir, 'config.json'), ref], 30_000);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).Name).toBe(`${address.imagePrefix}/team/app`);
   });
 });
