@@ -6,6 +6,7 @@
  * body can be replayed. What the client sees is never an upstream challenge: a refusal after
  * the proxy's own attempt becomes an UNAUTHORIZED / DENIED error naming the scope.
  */
+import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
 import type { Connector } from '../connectors/model.ts';
 import { RegistryError } from '../distribution/errors.ts';
@@ -62,8 +63,11 @@ async function drain(res: UpstreamResponse): Promise<string | undefined> {
 export class Authenticator {
   private known: Known | undefined;
   private learning: Promise<Known> | undefined;
-  /** Scope sets the upstream asked for instead of ours (insufficient_scope), by our scope set. */
-  private readonly scopeOverrides = new Map<string, string[]>();
+  /**
+   * Scope sets the upstream asked for beyond ours (insufficient_scope), by our scope set.
+   * Bounded: clients choose repository names, and some registries answer every unknown one so.
+   */
+  private readonly scopeOverrides = new LRUCache<string, string[]>({ max: 1000 });
   private readonly ctx: AuthContext;
   private readonly fingerprint: string;
 
@@ -90,8 +94,11 @@ export class Authenticator {
         if (offered) {
           known = this.relearn(offered);
           if (offered.params['error'] === 'insufficient_scope' && offered.params['scope']) {
-            scopes = normalizeScopes([...parseScopes(scopes.join(' ')), ...parseScopes(offered.params['scope'])]);
-            this.scopeOverrides.set(ourKey, scopes);
+            const widened = normalizeScopes([...parseScopes(scopes.join(' ')), ...parseScopes(offered.params['scope'])]);
+            if (widened.join(' ') !== scopes.join(' ')) {
+              scopes = widened;
+              this.scopeOverrides.set(ourKey, scopes);
+            }
           }
         }
         if (offered && isReplayable(req)) {
