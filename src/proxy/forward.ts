@@ -14,6 +14,7 @@ import { upstreamFailure } from '../upstream/failures.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { discard } from '../upstream/types.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { changedBodyHeaders, rewriteTagListName } from './taglist.ts';
 
 export interface ForwardDeps {
   connectors: () => ConnectorSet;
@@ -160,12 +161,36 @@ export function createForwarder(deps: ForwardDeps) {
               if (!req.complete) socket.destroy();
             });
           }
-          res.writeHead(up.statusCode, headers);
-          pipeline(up.body, res, (err) => {
+          const onPipeEnd = (err: NodeJS.ErrnoException | null): void => {
             if (err && !abort.signal.aborted) {
-              failure = `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${(err as { code?: string }).code ?? err.message}`;
+              failure = `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${err.code ?? err.message}`;
             }
-          });
+          };
+          const selector = activeRoute.selector;
+          if (selector && activeRoute.endpoint === 'tags' && method === 'GET' && up.statusCode === 200) {
+            // Path mode: the list's name carries the connector prefix back.
+            const name = `namespaces/${selector.namespace}/connectors/${selector.name}/${activeRoute.repository}`;
+            void rewriteTagListName(up.body, up.headers, name).then(
+              (r) => {
+                if (r.complete) {
+                  res.writeHead(up.statusCode, changedBodyHeaders(headers, r.head.length));
+                  res.end(r.head);
+                  return;
+                }
+                res.writeHead(up.statusCode, headers);
+                if (r.head.length) res.write(r.head);
+                pipeline(up.body, res, onPipeEnd);
+              },
+              (err: unknown) => {
+                discard(up.body);
+                if (abort.signal.aborted || res.destroyed) return;
+                fail(upstreamFailure(err, activeClient.key, activeClient.host));
+              },
+            );
+            return;
+          }
+          res.writeHead(up.statusCode, headers);
+          pipeline(up.body, res, onPipeEnd);
         },
         (err: unknown) => {
           if (abort.signal.aborted || res.destroyed) {

@@ -192,6 +192,39 @@ describe('rewriting', () => {
   });
 });
 
+describe('tag lists in path mode', () => {
+  const prefixed = '/v2/namespaces/default/connectors/upstream/a/tags/list';
+
+  it('passes a list larger than the bound through unchanged', async () => {
+    const tags = Array.from({ length: 500_000 }, (_, i) => `tag-${i}-padding`);
+    const body = JSON.stringify({ name: 'a', tags }); // about 10 MiB, sent chunked: no length to decide on
+    expect(Buffer.byteLength(body)).toBeGreaterThan(8 * 1024 * 1024);
+    const { px } = await setup((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let i = 0; i < body.length; i += 1 << 20) res.write(body.slice(i, i + (1 << 20)));
+      res.end();
+    });
+    const res = await http(px.url + prefixed);
+    expect(res.status).toBe(200);
+    expect(res.body.length).toBe(Buffer.byteLength(body));
+    expect((res.json() as { name: string }).name).toBe('a');
+  });
+
+  it('an upstream that breaks off in the middle of a list is a 502, and the proxy keeps serving', async () => {
+    const { px } = await setup((req, res) => {
+      if (req.url!.includes('/b/')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"b","tags":["x"]}');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"name":"a","tags":["x",');
+      setTimeout(() => res.destroy(), 20);
+    });
+    const res = await http(px.url + prefixed);
+    expect(res.status).toBe(502);
+    expect(ociCode(res)).toBe('UNAVAILABLE');
+    const ok = await http(px.url + '/v2/namespaces/default/connectors/upstream/b/tags/list');
+    expect(ok.json()).toEqual({ name: 'namespaces/default/connectors/upstream/b', tags: ['x'] });
+  });
+});
+
 describe('upstream failures', () => {
   it('connection refused → 502 naming the connector and the upstream host', async () => {
     const port = await freePort();

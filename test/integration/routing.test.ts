@@ -69,6 +69,16 @@ describe('path mode', () => {
     expect((res.headers['location'] as string).startsWith(`${proxy.url}/v2/namespaces/team-a/connectors/secure/team/x/blobs/uploads/`)).toBe(true);
   });
 
+  it('puts the prefix on the name field of tag lists, so <name>:<tag> is a usable reference', async () => {
+    const res = await http(`${proxy.url}/v2/namespaces/team-a/connectors/secure/team/app/tags/list`);
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ name: 'namespaces/team-a/connectors/secure/team/app', tags: ['v1'] });
+    expect(res.headers['content-length']).toBe(String(res.body.length));
+    // plain paths keep the upstream's name
+    const plain = await http(`${proxy.url}/v2/team/app/tags/list`);
+    expect((plain.json() as { name: string }).name).toBe('team/app');
+  });
+
   it('an unknown connector is a 404 NAME_UNKNOWN naming what was asked for', async () => {
     const res = await http(`${proxy.url}/v2/namespaces/default/connectors/nope/team/app/manifests/v1`);
     expect(res.status).toBe(404);
