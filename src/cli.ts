@@ -4,11 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Connector, upstreamOriginFor } from './connectors/model.ts';
-import { ConfigError, parseConnectorsYaml } from './connectors/parse.ts';
+import { ACCESS_MODES, ACCESS_TOKEN_SECRET_TYPE, AccessControl, type AccessMode } from './access/control.ts';
 import { CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from './configurations/render.ts';
+import { type Connector, connectorKey } from './connectors/model.ts';
+import { ConfigError } from './connectors/parse.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
+import { type Configuration, loadConfiguration, watchFiles } from './sources/file.ts';
 
 const USAGE = `Usage: oci-connector-proxy [options]
 
@@ -23,18 +25,32 @@ const USAGE = `Usage: oci-connector-proxy [options]
   --max-manifest-bytes <n>  largest manifest a client may PUT, default 4194304 (OCP_MAX_MANIFEST_BYTES)
   --shutdown-grace <ms>     time in-flight requests get on SIGTERM, default 30000 (OCP_SHUTDOWN_GRACE)
   --trust-proxy             honour X-Forwarded-Proto/Host from a fronting proxy (OCP_TRUST_PROXY=true)
+  --default-connector <ns>/<name>  connector for plain /v2/<repo> requests;
+                            default: the only connector                   (OCP_DEFAULT_CONNECTOR)
+  --access <mode>           who may use the connectors: ${ACCESS_MODES.join('|')}, default none (OCP_ACCESS)
+  --access-tokens <file>    ${ACCESS_TOKEN_SECRET_TYPE} Secrets for --access static (OCP_ACCESS_TOKENS)
+  --health-interval <ms>    connector health checks, default 60000; 0: only on changes (OCP_HEALTH_INTERVAL)
+  --health-timeout <ms>     one health check's time limit, default 10000  (OCP_HEALTH_TIMEOUT)
+  --address-mode <mode>     proxy addresses in status and rendered files: path|host, default path (OCP_ADDRESS_MODE)
+  --proxy-host <host:port>  how clients reach the proxy, for path-mode addresses;
+                            default: the Host of the request               (OCP_PROXY_HOST)
+  --service-port <port>     connector Services' port, for host-mode addresses, default 80 (OCP_SERVICE_PORT)
   -h, --help                this text
 
-With neither --config nor --upstream the proxy serves Docker Hub anonymously.
+With neither --config nor --upstream the proxy serves Docker Hub anonymously. The --config and
+--access-tokens files are watched: a valid change is applied at once, an invalid one is logged
+and the previous configuration keeps serving.
 
        oci-connector-proxy render <file> --config <file> [--connector <ns>/<name>]
                           [--mode host|path] [--proxy-host <host:port>] [--service-port <port>]
+                          [--token-file <file>] [--username <name>]
 
   Prints one client configuration for a connector (default: the first in the file), one of
   ${CONFIGURATION_FILES.join(', ')}.
   Host mode (default) uses the connector's Service name
   c-<name>.<ns>.svc.cluster.local; path mode uses --proxy-host (default 127.0.0.1:5000)
-  with the /namespaces/<ns>/connectors/<name> prefix.`;
+  with the /namespaces/<ns>/connectors/<name> prefix. With --token-file, config.json holds
+  that proxy token (as the password of --username, default "token").`;
 
 const FLAGS = {
   config: 'OCP_CONFIG',
@@ -47,6 +63,14 @@ const FLAGS = {
   'shutdown-grace': 'OCP_SHUTDOWN_GRACE',
   'token-timeout': 'OCP_TOKEN_TIMEOUT',
   'max-manifest-bytes': 'OCP_MAX_MANIFEST_BYTES',
+  'default-connector': 'OCP_DEFAULT_CONNECTOR',
+  access: 'OCP_ACCESS',
+  'access-tokens': 'OCP_ACCESS_TOKENS',
+  'health-interval': 'OCP_HEALTH_INTERVAL',
+  'health-timeout': 'OCP_HEALTH_TIMEOUT',
+  'address-mode': 'OCP_ADDRESS_MODE',
+  'proxy-host': 'OCP_PROXY_HOST',
+  'service-port': 'OCP_SERVICE_PORT',
 } as const;
 
 class UsageError extends Error {}
@@ -56,40 +80,22 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function anonymous(name: string, address: string, flag: string): Connector {
-  let url: URL;
-  try {
-    url = new URL(address);
-  } catch {
-    throw new UsageError(`${flag}: ${JSON.stringify(address)} is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${flag}: ${JSON.stringify(address)} must start with http:// or https://`);
-  if (url.username || url.password) throw new UsageError(`${flag}: must not hold credentials; use --config with a Secret`);
-  const { origin, dockerHub } = upstreamOriginFor(url);
-  return { namespace: 'default', name, address, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
-}
-
-function loadConnectors(configFile: string | undefined, upstream: string | undefined): Connector[] {
-  if (configFile) {
-    let text: string;
-    try {
-      text = readFileSync(configFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`${configFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    return parseConnectorsYaml(text, configFile);
-  }
-  if (upstream) return [anonymous('upstream', upstream, '--upstream')];
-  return [anonymous('dockerhub', 'https://index.docker.io', 'default')];
-}
-
 /** `render <file>`: prints one client configuration file of a connector. */
 function render(argv: string[]): void {
   let parsed: ReturnType<typeof parseArgs<{ options: Record<string, { type: 'string' }>; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({
       args: argv,
-      options: { config: { type: 'string' }, upstream: { type: 'string' }, connector: { type: 'string' }, mode: { type: 'string' }, 'proxy-host': { type: 'string' }, 'service-port': { type: 'string' } },
+      options: {
+        config: { type: 'string' },
+        upstream: { type: 'string' },
+        connector: { type: 'string' },
+        mode: { type: 'string' },
+        'proxy-host': { type: 'string' },
+        'service-port': { type: 'string' },
+        'token-file': { type: 'string' },
+        username: { type: 'string' },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -102,14 +108,26 @@ function render(argv: string[]): void {
     if (!file || positionals.length > 1 || !isConfigurationFile(file)) throw new UsageError(`render: name one file of ${CONFIGURATION_FILES.join(', ')}`);
     const mode = values['mode'] ?? 'host';
     if (mode !== 'host' && mode !== 'path') throw new UsageError(`render --mode: must be host or path, got ${JSON.stringify(mode)}`);
-    const connectors = loadConnectors(values['config'] ?? process.env['OCP_CONFIG'], values['upstream'] ?? process.env['OCP_UPSTREAM']);
+    const { connectors } = loadConfiguration({ configFile: values['config'] ?? process.env['OCP_CONFIG'], upstream: values['upstream'] ?? process.env['OCP_UPSTREAM'], tokensFile: undefined });
     const wanted = values['connector'];
     const c = wanted ? connectors.find((x) => `${x.namespace}/${x.name}` === wanted) : connectors[0];
     if (!c) throw new UsageError(`render --connector: ${JSON.stringify(wanted)} is not in the configuration (have ${connectors.map((x) => `${x.namespace}/${x.name}`).join(', ')})`);
     const proxyHost = values['proxy-host'] ?? '127.0.0.1:5000';
     const servicePort = values['service-port'] === undefined ? 80 : Number(values['service-port']);
     if (!Number.isInteger(servicePort) || servicePort < 1 || servicePort > 65535) throw new UsageError('render --service-port: must be a port number');
-    process.stdout.write(renderConfiguration(file, proxyAddress(c, mode, proxyHost, servicePort)));
+    let credential: { username: string; password: string } | undefined;
+    const tokenFile = values['token-file'];
+    if (tokenFile !== undefined) {
+      let token: string;
+      try {
+        token = readFileSync(tokenFile, 'utf8').trim();
+      } catch (err) {
+        throw new UsageError(`render --token-file: ${tokenFile}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      if (!token) throw new UsageError(`render --token-file: ${tokenFile} is empty`);
+      credential = { username: values['username'] ?? 'token', password: token };
+    }
+    process.stdout.write(renderConfiguration(file, proxyAddress(c, mode, proxyHost, servicePort), credential));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
     throw err;
@@ -130,6 +148,22 @@ function positiveInt(name: string, value: string | undefined, fallback: number, 
   return n;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** Checks a configuration against the process settings; the problems that make it unusable. */
+function configurationProblems(cfg: Configuration, access: AccessControl, defaultConnector: string | undefined, source: string): string[] {
+  const problems = access.problems(cfg.connectors);
+  if (access.mode === 'static' && cfg.accessTokens.length === 0 && cfg.connectors.some((c) => access.modeFor(c) === 'static')) {
+    problems.push(`--access static: no access tokens: give --access-tokens <file> or put Secrets of type ${ACCESS_TOKEN_SECRET_TYPE} in ${source}`);
+  }
+  if (defaultConnector !== undefined && !cfg.connectors.some((c) => connectorKey(c) === defaultConnector)) {
+    problems.push(`--default-connector: ${defaultConnector} is not in ${source} (have ${cfg.connectors.map(connectorKey).join(', ')})`);
+  }
+  return problems;
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === 'render') {
     render(process.argv.slice(3));
@@ -139,16 +173,7 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        config: { type: 'string' },
-        upstream: { type: 'string' },
-        listen: { type: 'string' },
-        'log-level': { type: 'string' },
-        'connect-timeout': { type: 'string' },
-        'headers-timeout': { type: 'string' },
-        'body-timeout': { type: 'string' },
-        'shutdown-grace': { type: 'string' },
-        'token-timeout': { type: 'string' },
-        'max-manifest-bytes': { type: 'string' },
+        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
         'trust-proxy': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -167,16 +192,31 @@ async function main(): Promise<void> {
     return typeof v === 'string' ? v : process.env[FLAGS[name]] || undefined;
   };
 
-  let connectors: Connector[];
+  let cfg: Configuration;
   let listen: { host: string; port: number };
   let timeouts: { connectTimeout: number; headersTimeout: number; bodyTimeout: number; tokenTimeout: number };
   let manifestMaxBytes: number;
   let grace: number;
+  let access: AccessControl;
+  let health: { intervalMs: number; timeoutMs: number };
+  let addressMode: 'host' | 'path';
+  let servicePort: number;
   const configFile = opt('config');
   const upstream = opt('upstream');
+  const tokensFile = opt('access-tokens');
+  const defaultConnector = opt('default-connector');
+  const source = configFile ?? (upstream ? '--upstream' : 'the default connector');
   try {
     if (configFile && upstream) throw new UsageError('--config and --upstream are exclusive; give one');
-    connectors = loadConnectors(configFile, upstream);
+    cfg = loadConfiguration({ configFile, upstream, tokensFile });
+    const mode = opt('access') ?? 'none';
+    if (!(ACCESS_MODES as readonly string[]).includes(mode)) throw new UsageError(`--access: must be one of ${ACCESS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+    if (tokensFile && mode === 'none' && !cfg.connectors.some((c) => c.params['access'] === 'static')) {
+      throw new UsageError('--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static');
+    }
+    access = new AccessControl({ mode: mode as AccessMode, tokens: cfg.accessTokens });
+    const problems = configurationProblems(cfg, access, defaultConnector, source);
+    if (problems.length) throw new UsageError(problems[0]!);
     listen = parseListen(opt('listen') ?? '127.0.0.1:5000');
     timeouts = {
       connectTimeout: positiveInt('connect-timeout', opt('connect-timeout'), 10_000),
@@ -186,6 +226,16 @@ async function main(): Promise<void> {
     };
     manifestMaxBytes = positiveInt('max-manifest-bytes', opt('max-manifest-bytes'), 4 * 1024 * 1024, 'bytes');
     grace = positiveInt('shutdown-grace', opt('shutdown-grace'), 30_000);
+    const interval = opt('health-interval');
+    health = {
+      intervalMs: interval === '0' ? 0 : positiveInt('health-interval', interval, 60_000),
+      timeoutMs: positiveInt('health-timeout', opt('health-timeout'), 10_000),
+    };
+    const am = opt('address-mode') ?? 'path';
+    if (am !== 'host' && am !== 'path') throw new UsageError(`--address-mode: must be host or path, got ${JSON.stringify(am)}`);
+    addressMode = am;
+    servicePort = positiveInt('service-port', opt('service-port'), 80, 'port');
+    if (servicePort > 65535) throw new UsageError('--service-port: must be a port number');
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
     throw err;
@@ -195,17 +245,63 @@ async function main(): Promise<void> {
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) fail(`--log-level: unknown level ${JSON.stringify(level)}`);
   const logger = createLogger(level);
   const trustProxy = values['trust-proxy'] === true || process.env['OCP_TRUST_PROXY'] === 'true';
-  const server = buildServer({ connectors, logger, upstream: timeouts, trustProxy, manifestMaxBytes });
+  const server = buildServer({
+    connectors: cfg.connectors,
+    logger,
+    upstream: timeouts,
+    trustProxy,
+    manifestMaxBytes,
+    access,
+    defaultConnector,
+    health,
+    addressMode,
+    proxyHost: opt('proxy-host'),
+    servicePort,
+  });
 
   try {
     await server.app.listen({ host: listen.host, port: listen.port });
   } catch (err) {
     fail(`--listen ${listen.host}:${listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
   }
-  logger.info(
-    { listen: `${listen.host}:${listen.port}`, connectors: connectors.map((c) => ({ connector: `${c.namespace}/${c.name}`, upstream: c.upstreamOrigin, authenticated: c.credentials !== undefined })) },
-    'oci-connector-proxy listening',
-  );
+  const describe = (connectors: Connector[]) =>
+    connectors.map((c) => ({ connector: connectorKey(c), upstream: c.upstreamOrigin, authenticated: c.credentials !== undefined, access: access.modeFor(c) }));
+  logger.info({ listen: `${listen.host}:${listen.port}`, connectors: describe(cfg.connectors), accessTokens: cfg.accessTokens.length }, 'oci-connector-proxy listening');
+  const warnOpen = (connectors: Connector[]): void => {
+    const exposed = connectors.filter((c) => c.credentials && access.modeFor(c) === 'none');
+    if (exposed.length && !isLoopback(listen.host)) {
+      logger.warn(
+        { listen: `${listen.host}:${listen.port}`, connectors: exposed.map(connectorKey) },
+        'ACCESS CONTROL IS OFF: anyone who can reach this address uses these connectors with their registry credentials; set --access static or kubernetes',
+      );
+    }
+  };
+  warnOpen(cfg.connectors);
+
+  let applied = cfg.fingerprint;
+  const reload = (): void => {
+    let next: Configuration;
+    try {
+      next = loadConfiguration({ configFile, upstream, tokensFile });
+      if (next.fingerprint === applied) return;
+      const problems = configurationProblems(next, access, undefined, source);
+      if (problems.length) throw new ConfigError(problems.join('; '));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      logger.error({ err: err.message }, 'configuration change rejected; still serving the previous configuration');
+      return;
+    }
+    applied = next.fingerprint;
+    access.setTokens(next.accessTokens);
+    void server.setConnectors(next.connectors);
+    if (defaultConnector !== undefined && !next.connectors.some((c) => connectorKey(c) === defaultConnector)) {
+      logger.warn({ defaultConnector }, 'the default connector is no longer configured: plain /v2/<repo> requests get 404 NAME_UNKNOWN');
+    }
+    logger.info({ connectors: describe(next.connectors), accessTokens: next.accessTokens.length }, 'configuration applied');
+    warnOpen(next.connectors);
+  };
+  const watched = [configFile, tokensFile].filter((f): f is string => f !== undefined);
+  const watcher = watched.length ? watchFiles(watched, reload) : undefined;
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -220,6 +316,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, grace);
     timer.unref();
+    watcher?.close();
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {

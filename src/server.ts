@@ -4,9 +4,13 @@
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { AccessControl } from './access/control.ts';
+import type { AddressMode } from './configurations/render.ts';
 import type { Connector } from './connectors/model.ts';
 import { ConnectorSet } from './connectors/registry.ts';
 import { RegistryError } from './distribution/errors.ts';
+import { type HealthOptions, HealthMonitor } from './health/monitor.ts';
+import { registerManagement } from './management/routes.ts';
 import { createForwarder, writeError } from './proxy/forward.ts';
 import { DEFAULT_UPSTREAM_OPTIONS, type UpstreamOptions } from './upstream/client.ts';
 import { TokenService } from './upstream/token.ts';
@@ -23,11 +27,27 @@ export interface ServerOptions {
   tokenCacheSize?: number;
   /** Clock for token expiry (ms since epoch); tests move it forward. */
   now?: () => number;
+  /** Who may use the connectors: default mode none. */
+  access?: AccessControl;
+  /** `<ns>/<name>` of the connector for plain /v2/<repo> requests; default: the only connector. */
+  defaultConnector?: string;
+  /** Health checks (AuthReady and friends); off unless given. */
+  health?: HealthOptions;
+  /** How connectors' proxy addresses are written: default path. */
+  addressMode?: AddressMode;
+  /** Host[:port] clients reach the proxy by, for path-mode addresses; default: the request's Host. */
+  proxyHost?: string;
+  /** Port of the connector Services in host mode: default 80. */
+  servicePort?: number;
 }
 
 export interface ProxyServer {
   app: FastifyInstance;
   tokens: TokenService;
+  access: AccessControl;
+  health: HealthMonitor | undefined;
+  /** The live connector set. */
+  connectors(): ConnectorSet;
   /** Replaces the connector set; requests in flight finish on the old one. */
   setConnectors(connectors: readonly Connector[]): Promise<void>;
   close(): Promise<void>;
@@ -38,7 +58,9 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 export function buildServer(options: ServerOptions): ProxyServer {
   const upstreamOptions = { ...DEFAULT_UPSTREAM_OPTIONS, ...options.upstream };
   const tokens = new TokenService({ max: options.tokenCacheSize ?? 10_000, timeout: upstreamOptions.tokenTimeout, now: options.now });
-  let current = new ConnectorSet(options.connectors, upstreamOptions, tokens);
+  let current = new ConnectorSet(options.connectors, upstreamOptions, tokens, options.defaultConnector);
+  const access = options.access ?? new AccessControl({ mode: 'none' });
+  const health = options.health ? new HealthMonitor(options.health, options.logger) : undefined;
   let closing = false;
   const trustProxy = options.trustProxy ?? false;
 
@@ -69,6 +91,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
 
   const forward = createForwarder({
     connectors: () => current,
+    access,
     log: options.logger,
     clientOrigin,
     manifestMaxBytes: options.manifestMaxBytes ?? 4 * 1024 * 1024,
@@ -78,6 +101,15 @@ export function buildServer(options: ServerOptions): ProxyServer {
   app.get('/readyz', async (_req, reply) => {
     if (closing) return reply.code(503).send({ status: 'shutting down' });
     return { status: 'ready', connectors: current.clients.size };
+  });
+
+  registerManagement(app, {
+    connectors: () => current,
+    access,
+    health,
+    addressMode: options.addressMode ?? 'path',
+    proxyHost: options.proxyHost,
+    servicePort: options.servicePort ?? 80,
   });
 
   app.route({
@@ -100,18 +132,25 @@ export function buildServer(options: ServerOptions): ProxyServer {
     writeError(reply.raw, new RegistryError(status >= 400 && status < 600 ? status : 500, status < 500 ? 'UNSUPPORTED' : 'UNKNOWN', status < 500 ? 'bad request' : 'internal error'), request.method);
   });
 
+  if (health) app.addHook('onReady', async () => void health.update(current));
+
   return {
     app,
     tokens,
+    access,
+    health,
+    connectors: () => current,
     async setConnectors(connectors) {
       const previous = current;
-      current = new ConnectorSet(connectors, upstreamOptions, tokens);
+      current = new ConnectorSet(connectors, upstreamOptions, tokens, options.defaultConnector);
       for (const key of previous.changedIn(current)) tokens.forgetConnector(key);
       // Old clients close once their in-flight requests end (undici Agent.close waits for them).
       void previous.close();
+      void health?.update(current);
     },
     async close() {
       closing = true;
+      health?.close();
       await app.close();
       await current.close();
     },

@@ -4,6 +4,7 @@
  * Every problem is a ConfigError naming the file, the document, the field and what is wrong.
  */
 import { parseAllDocuments } from 'yaml';
+import { ACCESS_MODES, ACCESS_TOKEN_MIN_LENGTH, ACCESS_TOKEN_SECRET_TYPE, type AccessToken, hashToken } from '../access/control.ts';
 import { nameProblem } from '../distribution/names.ts';
 import { type Connector, type Credentials, upstreamOriginFor } from './model.ts';
 
@@ -31,7 +32,22 @@ interface Doc {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/** What one configuration file holds. */
+export interface ParsedConfig {
+  connectors: Connector[];
+  /** Static proxy tokens, from Secrets of type ACCESS_TOKEN_SECRET_TYPE. */
+  accessTokens: AccessToken[];
+}
+
 export function parseConnectorsYaml(text: string, file: string): Connector[] {
+  return parseConfig(text, file).connectors;
+}
+
+/**
+ * Parses a file of Connector and Secret documents. `connectorsRequired: false` accepts a file
+ * with access-token Secrets only (the --access-tokens file).
+ */
+export function parseConfig(text: string, file: string, options: { connectorsRequired?: boolean } = {}): ParsedConfig {
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) {
     throw new ConfigError(`${file}: not a YAML stream`);
@@ -64,12 +80,21 @@ export function parseConnectorsYaml(text: string, file: string): Connector[] {
   });
 
   const secrets = new Map<string, Doc>();
+  const accessTokens: AccessToken[] = [];
+  const tokenOwners = new Map<string, string>();
   for (const d of parsed) {
     if (d.kind !== 'Secret') continue;
     const key = `${d.namespace}/${d.name}`;
     if (secrets.has(key)) throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): metadata.name: a Secret with this name is already defined in document ${secrets.get(key)!.index}`);
     if (d.body['apiVersion'] !== 'v1') throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): apiVersion: must be "v1"`);
     secrets.set(key, d);
+    if (d.body['type'] === ACCESS_TOKEN_SECRET_TYPE) {
+      const t = parseAccessToken(d, `${file}: document ${d.index} (Secret ${key})`);
+      const hex = t.sha256.toString('hex');
+      if (tokenOwners.has(hex)) throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): data.token: the same token is already defined by Secret ${tokenOwners.get(hex)}`);
+      tokenOwners.set(hex, key);
+      accessTokens.push(t);
+    }
   }
 
   const connectors: Connector[] = [];
@@ -86,8 +111,8 @@ export function parseConnectorsYaml(text: string, file: string): Connector[] {
     seen.set(key, d.index);
     connectors.push(parseConnector(d, file, where, secrets));
   }
-  if (connectors.length === 0) throw new ConfigError(`${file}: no Connector document found`);
-  return connectors;
+  if (connectors.length === 0 && options.connectorsRequired !== false) throw new ConfigError(`${file}: no Connector document found`);
+  return { connectors, accessTokens };
 }
 
 function parseConnector(d: Doc, file: string, where: string, secrets: Map<string, Doc>): Connector {
@@ -171,6 +196,10 @@ function parseAddress(address: string, where: string): URL {
 
 /** The proxy's own connector parameters (spec.params). */
 function checkParams(params: Record<string, string>, where: string): void {
+  const access = params['access'];
+  if (access !== undefined && !(ACCESS_MODES as readonly string[]).includes(access)) {
+    throw new ConfigError(`${where}[access]: must be one of ${ACCESS_MODES.join(', ')}, got ${JSON.stringify(access)}`);
+  }
   const redirects = params['redirects'];
   if (redirects !== undefined && redirects !== 'follow' && redirects !== 'pass') {
     throw new ConfigError(`${where}[redirects]: must be "follow" or "pass", got ${JSON.stringify(redirects)}`);
@@ -194,9 +223,7 @@ function readParams(value: unknown, where: string, into: Record<string, string>)
   });
 }
 
-function parseSecret(d: Doc, where: string): Credentials {
-  const type = d.body['type'];
-  if (type !== SECRET_TYPE) throw new ConfigError(`${where}: type: must be "${SECRET_TYPE}", got ${JSON.stringify(type)}`);
+function secretValues(d: Doc, where: string): Record<string, string> {
   const values: Record<string, string> = {};
   const data = d.body['data'];
   if (data !== undefined && data !== null) {
@@ -216,8 +243,33 @@ function parseSecret(d: Doc, where: string): Credentials {
       values[k] = v; // stringData wins over data, as in Kubernetes
     }
   }
+  return values;
+}
+
+function parseSecret(d: Doc, where: string): Credentials {
+  const type = d.body['type'];
+  if (type !== SECRET_TYPE) throw new ConfigError(`${where}: type: must be "${SECRET_TYPE}", got ${JSON.stringify(type)}`);
+  const values = secretValues(d, where);
   for (const field of ['username', 'password'] as const) {
     if (!values[field]) throw new ConfigError(`${where}: data.${field}: missing (a ${SECRET_TYPE} Secret needs username and password)`);
   }
   return { username: values['username']!, password: values['password']! };
+}
+
+const CONNECTOR_PATTERN = /^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?))$/;
+
+/** A static proxy token: `token` and `connectors` (`<ns>/<name>`, `<ns>/*` or `*`, comma or space separated). */
+function parseAccessToken(d: Doc, where: string): AccessToken {
+  const values = secretValues(d, where);
+  const token = values['token'];
+  if (!token) throw new ConfigError(`${where}: data.token: missing (an ${ACCESS_TOKEN_SECRET_TYPE} Secret needs token and connectors)`);
+  if (token.length < ACCESS_TOKEN_MIN_LENGTH) throw new ConfigError(`${where}: data.token: too short (at least ${ACCESS_TOKEN_MIN_LENGTH} characters; e.g. openssl rand -hex 24)`);
+  if (/[\s:]/.test(token)) throw new ConfigError(`${where}: data.token: must not contain spaces or ':'`);
+  const list = values['connectors'];
+  if (!list) throw new ConfigError(`${where}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`);
+  const connectors = list.split(/[\s,]+/).filter(Boolean);
+  for (const p of connectors) {
+    if (!CONNECTOR_PATTERN.test(p)) throw new ConfigError(`${where}: data.connectors: ${JSON.stringify(p)} is not <ns>/<name>, <ns>/* or *`);
+  }
+  return { id: `${d.namespace}/${d.name}`, sha256: hashToken(token), connectors };
 }

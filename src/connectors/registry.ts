@@ -27,13 +27,23 @@ export function hostOnly(host: string | undefined): string {
   return colon === -1 ? h : h.slice(0, colon);
 }
 
+/** How a request's connector was chosen. */
+export type ResolvedBy = 'path' | 'host' | 'default';
+
 export class ConnectorSet {
   readonly clients: ReadonlyMap<string, UpstreamClient>;
-  /** The connector that serves plain `/v2/<repo>` requests. */
+  /**
+   * The connector that serves plain `/v2/<repo>` requests whose Host names no connector: the
+   * configured default, else the only connector, else none.
+   */
   readonly defaultClient: UpstreamClient | undefined;
   private readonly byHost: ReadonlyMap<string, UpstreamClient>;
 
-  constructor(connectors: readonly Connector[], options: UpstreamOptions, tokens: TokenService) {
+  /** `defaultKey`: `<ns>/<name>` of the default connector; ignored (see defaultMissing) when absent from the set. */
+  readonly defaultKey: string | undefined;
+
+  constructor(connectors: readonly Connector[], options: UpstreamOptions, tokens: TokenService, defaultKey?: string) {
+    this.defaultKey = defaultKey;
     const clients = new Map<string, UpstreamClient>();
     const byHost = new Map<string, UpstreamClient>();
     for (const c of connectors) {
@@ -43,24 +53,43 @@ export class ConnectorSet {
     }
     this.clients = clients;
     this.byHost = byHost;
-    this.defaultClient = connectors[0] ? clients.get(connectorKey(connectors[0])) : undefined;
+    this.defaultClient = defaultKey !== undefined ? clients.get(defaultKey) : clients.size === 1 ? clients.values().next().value : undefined;
+  }
+
+  /** True when a default connector was configured but is not in this set. */
+  get defaultMissing(): boolean {
+    return this.defaultKey !== undefined && !this.clients.has(this.defaultKey);
   }
 
   /** The connector a request is for: the path prefix's, else the Host header's, else the default one. */
   resolve(selector: PathSelector | undefined, host?: string): UpstreamClient {
-    if (!selector && host !== undefined) {
-      const byHost = this.byHost.get(hostOnly(host));
-      if (byHost) return byHost;
-    }
+    return this.resolveWithReason(selector, host).client;
+  }
+
+  /** As resolve, and how the connector was chosen. */
+  resolveWithReason(selector: PathSelector | undefined, host?: string): { client: UpstreamClient; by: ResolvedBy } {
     if (selector) {
       const client = this.clients.get(`${selector.namespace}/${selector.name}`);
       if (!client) {
         throw new RegistryError(404, 'NAME_UNKNOWN', `connector ${selector.namespace}/${selector.name} is not served by this proxy`, selector);
       }
-      return client;
+      return { client, by: 'path' };
     }
-    if (!this.defaultClient) throw new RegistryError(404, 'NAME_UNKNOWN', 'no default connector is configured; use a /namespaces/<ns>/connectors/<name>/ path prefix');
-    return this.defaultClient;
+    if (host !== undefined) {
+      const byHost = this.byHost.get(hostOnly(host));
+      if (byHost) return { client: byHost, by: 'host' };
+    }
+    if (!this.defaultClient) {
+      throw new RegistryError(
+        404,
+        'NAME_UNKNOWN',
+        this.defaultMissing
+          ? `the default connector ${this.defaultKey} is not served by this proxy; use /v2/namespaces/<ns>/connectors/<name>/<repository> or a connector's host name`
+          : `no default connector: this proxy serves ${this.clients.size} connectors; use /v2/namespaces/<ns>/connectors/<name>/<repository> or a connector's host name`,
+        host === undefined ? undefined : { host: hostOnly(host) },
+      );
+    }
+    return { client: this.defaultClient, by: 'default' };
   }
 
   /**

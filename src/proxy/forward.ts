@@ -7,6 +7,8 @@ import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { upstreamRepository } from '../connectors/model.ts';
+import { type AccessControl, type Decision, unauthorized } from '../access/control.ts';
+import { presentedCredential } from '../access/credential.ts';
 import type { ConnectorSet } from '../connectors/registry.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { parseRoute, type Route } from '../distribution/route.ts';
@@ -18,11 +20,18 @@ import { changedBodyHeaders, rewriteTagListName } from './taglist.ts';
 
 export interface ForwardDeps {
   connectors: () => ConnectorSet;
+  access: AccessControl;
   log: Logger;
   /** Origin the client used, e.g. `http://127.0.0.1:5000` (honours X-Forwarded-* only when trusted). */
   clientOrigin: (req: IncomingMessage) => string;
   /** Largest manifest PUT body, held in memory so an authentication retry can replay it. */
   manifestMaxBytes: number;
+}
+
+/** GET /v2/ answered by the proxy itself (no connector applies, or the caller's is another one). */
+function writeBase(res: ServerResponse, method: string): void {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': 2, 'docker-distribution-api-version': 'registry/2.0' });
+  res.end(method === 'HEAD' ? undefined : '{}');
 }
 
 export function writeError(res: ServerResponse, err: RegistryError, method: string | undefined): void {
@@ -112,95 +121,145 @@ export function createForwarder(deps: ForwardDeps) {
       writeError(res, err, method);
     };
 
+    let set: ConnectorSet;
+    let resolvedBy: string;
     try {
       route = parseRoute(method, req.url ?? '/');
-      client = deps.connectors().resolve(route.selector, req.headers.host);
+      set = deps.connectors();
     } catch (err) {
       fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
       return;
     }
+    const credential = presentedCredential(req.rawHeaders);
+    try {
+      const resolved = set.resolveWithReason(route.selector, req.headers.host);
+      client = resolved.client;
+      resolvedBy = resolved.by;
+    } catch (err) {
+      if (route.endpoint === 'base' && err instanceof RegistryError && err.status === 404) {
+        // No connector applies to a plain GET /v2/ (several connectors, no default): clients
+        // ping it before path-prefixed requests, so the proxy answers it for itself.
+        answerBaseLocally(set);
+        return;
+      }
+      fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
+      return;
+    }
 
-    const activeRoute = route;
-    const activeClient = client;
-    const requestBody = hasBody(req);
-    const connector = activeClient.connector;
-    const repository = activeRoute.repository === undefined ? undefined : upstreamRepository(connector, activeRoute.repository);
-    const path = repository === undefined ? '/v2' + activeRoute.tail + activeRoute.query : '/v2/' + repository + activeRoute.tail + activeRoute.query;
-    const isManifestPut = activeRoute.endpoint === 'manifest' && method === 'PUT';
-    const body: Promise<IncomingMessage | Buffer | null> = !requestBody ? Promise.resolve(null) : isManifestPut ? readManifest(req, deps.manifestMaxBytes) : Promise.resolve(req);
-    body
-      .then((payload) =>
-        activeClient.send({
-          method,
-          path,
-          headers: upstreamRequestHeaders(req.rawHeaders),
-          body: payload,
-          signal: abort.signal,
-          route: activeRoute,
-          repository,
-          mountFrom: activeRoute.mountFrom === undefined ? undefined : upstreamRepository(connector, activeRoute.mountFrom),
-        }),
-      )
-      .then(
-        (up) => {
-          if (res.destroyed) {
-            discard(up.body);
-            return;
-          }
-          const headers = clientResponseHeaders(up.headers, {
-            upstreamOrigin: activeClient.connector.upstreamOrigin,
-            clientOrigin: deps.clientOrigin(req),
-            prefix: activeRoute.selector ? `/namespaces/${activeRoute.selector.namespace}/connectors/${activeRoute.selector.name}` : '',
-          });
-          if (requestBody && !req.complete) {
-            // The upstream answered before reading the whole body (an early error, or a
-            // registry that ignores it). Nothing will read the rest: close the connection once
-            // the answer is out, instead of leaving the client blocked on a kept-alive socket.
-            headers['connection'] = 'close';
-            res.once('finish', () => {
-              if (!req.complete) socket.destroy();
-            });
-          }
-          const onPipeEnd = (err: NodeJS.ErrnoException | null): void => {
-            if (err && !abort.signal.aborted) {
-              failure = `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${err.code ?? err.message}`;
+    function answerBaseLocally(s: ConnectorSet): void {
+      if (!deps.access.required([...s.clients.values()].map((c) => c.connector))) {
+        writeBase(res, method);
+        return;
+      }
+      void deps.access.authenticated(credential).then((ok) => {
+        if (res.destroyed) return;
+        if (ok) writeBase(res, method);
+        else fail(unauthorized(credential.kind === 'none' ? 'authentication required: send a proxy token as the Basic password or as a Bearer token' : 'the proxy token is not valid'));
+      });
+    }
+
+    const decided = (d: Decision): void => {
+      if (d.allowed) {
+        proceed();
+        return;
+      }
+      if (route!.endpoint === 'base' && resolvedBy === 'default' && d.error.status === 403) {
+        // A caller whose token is for other connectors pings GET /v2/ before its path-prefixed requests.
+        writeBase(res, method);
+        return;
+      }
+      fail(d.error);
+    };
+    const decision = deps.access.decide(credential, client.connector);
+    if (decision instanceof Promise) {
+      decision.then(decided, () => fail(new RegistryError(503, 'UNAVAILABLE', 'access review failed')));
+      return;
+    }
+    decided(decision);
+    function proceed(): void {
+      const activeRoute = route!;
+      const activeClient = client!;
+      const requestBody = hasBody(req);
+      const connector = activeClient.connector;
+      const repository = activeRoute.repository === undefined ? undefined : upstreamRepository(connector, activeRoute.repository);
+      const path = repository === undefined ? '/v2' + activeRoute.tail + activeRoute.query : '/v2/' + repository + activeRoute.tail + activeRoute.query;
+      const isManifestPut = activeRoute.endpoint === 'manifest' && method === 'PUT';
+      const body: Promise<IncomingMessage | Buffer | null> = !requestBody ? Promise.resolve(null) : isManifestPut ? readManifest(req, deps.manifestMaxBytes) : Promise.resolve(req);
+      body
+        .then((payload) =>
+          activeClient.send({
+            method,
+            path,
+            headers: upstreamRequestHeaders(req.rawHeaders),
+            body: payload,
+            signal: abort.signal,
+            route: activeRoute,
+            repository,
+            mountFrom: activeRoute.mountFrom === undefined ? undefined : upstreamRepository(connector, activeRoute.mountFrom),
+          }),
+        )
+        .then(
+          (up) => {
+            if (res.destroyed) {
+              discard(up.body);
+              return;
             }
-          };
-          const selector = activeRoute.selector;
-          if (selector && activeRoute.endpoint === 'tags' && method === 'GET' && up.statusCode === 200) {
-            // Path mode: the list's name carries the connector prefix back.
-            const name = `namespaces/${selector.namespace}/connectors/${selector.name}/${activeRoute.repository}`;
-            void rewriteTagListName(up.body, up.headers, name).then(
-              (r) => {
-                if (r.complete) {
-                  res.writeHead(up.statusCode, changedBodyHeaders(headers, r.head.length));
-                  res.end(r.head);
-                  return;
-                }
-                res.writeHead(up.statusCode, headers);
-                if (r.head.length) res.write(r.head);
-                pipeline(up.body, res, onPipeEnd);
-              },
-              (err: unknown) => {
-                discard(up.body);
-                if (abort.signal.aborted || res.destroyed) return;
-                fail(upstreamFailure(err, activeClient.key, activeClient.host));
-              },
-            );
-            return;
-          }
-          res.writeHead(up.statusCode, headers);
-          pipeline(up.body, res, onPipeEnd);
-        },
-        (err: unknown) => {
-          if (abort.signal.aborted || res.destroyed) {
-            failure ??= 'client went away';
-            return;
-          }
-          const mapped = upstreamFailure(err, activeClient.key, activeClient.host);
-          log.debug({ connector: activeClient.key, err: (err as Error)?.message }, 'upstream request failed');
-          fail(mapped);
-        },
-      );
+            const headers = clientResponseHeaders(up.headers, {
+              upstreamOrigin: activeClient.connector.upstreamOrigin,
+              clientOrigin: deps.clientOrigin(req),
+              prefix: activeRoute.selector ? `/namespaces/${activeRoute.selector.namespace}/connectors/${activeRoute.selector.name}` : '',
+            });
+            if (requestBody && !req.complete) {
+              // The upstream answered before reading the whole body (an early error, or a
+              // registry that ignores it). Nothing will read the rest: close the connection once
+              // the answer is out, instead of leaving the client blocked on a kept-alive socket.
+              headers['connection'] = 'close';
+              res.once('finish', () => {
+                if (!req.complete) socket.destroy();
+              });
+            }
+            const onPipeEnd = (err: NodeJS.ErrnoException | null): void => {
+              if (err && !abort.signal.aborted) {
+                failure = `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${err.code ?? err.message}`;
+              }
+            };
+            const selector = activeRoute.selector;
+            if (selector && activeRoute.endpoint === 'tags' && method === 'GET' && up.statusCode === 200) {
+              // Path mode: the list's name carries the connector prefix back.
+              const name = `namespaces/${selector.namespace}/connectors/${selector.name}/${activeRoute.repository}`;
+              void rewriteTagListName(up.body, up.headers, name).then(
+                (r) => {
+                  if (r.complete) {
+                    res.writeHead(up.statusCode, changedBodyHeaders(headers, r.head.length));
+                    res.end(r.head);
+                    return;
+                  }
+                  res.writeHead(up.statusCode, headers);
+                  if (r.head.length) res.write(r.head);
+                  pipeline(up.body, res, onPipeEnd);
+                },
+                (err: unknown) => {
+                  discard(up.body);
+                  if (abort.signal.aborted || res.destroyed) return;
+                  fail(upstreamFailure(err, activeClient.key, activeClient.host));
+                },
+              );
+              return;
+            }
+            res.writeHead(up.statusCode, headers);
+            pipeline(up.body, res, onPipeEnd);
+          },
+          (err: unknown) => {
+            if (abort.signal.aborted || res.destroyed) {
+              failure ??= 'client went away';
+              return;
+            }
+            const mapped = upstreamFailure(err, activeClient.key, activeClient.host);
+            log.debug({ connector: activeClient.key, err: (err as Error)?.message }, 'upstream request failed');
+            fail(mapped);
+          },
+        );
+    }
+
   };
 }

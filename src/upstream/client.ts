@@ -83,6 +83,13 @@ export class UpstreamClient {
     return { statusCode: res.statusCode, headers: res.headers, body: res.body };
   };
 
+  /** GET /v2/ without credentials (the liveness probe): the status code; throws on network errors. */
+  async ping(signal: AbortSignal): Promise<number> {
+    const res = await this.agent.request({ origin: this.connector.upstreamOrigin, path: '/v2/', method: 'GET', signal });
+    res.body.on('error', () => {}).resume();
+    return res.statusCode;
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }

@@ -30,7 +30,7 @@ beforeAll(async () => {
   proxy = await startProxy([
     anonymousConnector(open.url, 'open'),
     { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
-  ]);
+  ], { defaultConnector: 'default/open' });
 });
 afterAll(async () => {
   await proxy?.stop();

@@ -1,0 +1,75 @@
+/**
+ * The health check of one connector, with its credentials, through its own upstream client:
+ * ping `/v2/` (LivenessReady), then, when `spec.auth.params[repository]` names a repository,
+ * authenticate and list its tags (AuthReady). Reasons are the product's: NonAuthProbe,
+ * AuthenticationFailed (with the status code), ConnectionFailed (with the network error).
+ */
+import { upstreamRepository } from '../connectors/model.ts';
+import { RegistryError } from '../distribution/errors.ts';
+import { parseRoute } from '../distribution/route.ts';
+import type { UpstreamClient } from '../upstream/client.ts';
+import { discard } from '../upstream/types.ts';
+import type { Observed } from './conditions.ts';
+
+function networkError(err: unknown, timeoutMs: number): string {
+  if ((err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && message && !parts.includes(message)) parts.push(message);
+    if (typeof code === 'string' && !parts.some((p) => p.includes(code))) parts.push(code);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(': ') || 'unknown error';
+}
+
+export function secretCondition(client: UpstreamClient): Observed {
+  return client.connector.credentials
+    ? { type: 'SecretReady', status: 'True', reason: '', message: '' }
+    : { type: 'SecretReady', status: 'True', reason: 'SecretOptional', message: 'the connector has no secret; the registry is used anonymously' };
+}
+
+/** Runs the checks; never throws. */
+export async function probe(client: UpstreamClient, timeoutMs: number): Promise<Observed[]> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const origin = client.connector.upstreamOrigin;
+  const secret = secretCondition(client);
+
+  let liveness: Observed;
+  try {
+    const status = await client.ping(signal);
+    liveness =
+      status >= 500
+        ? { type: 'LivenessReady', status: 'False', reason: 'ConnectionFailed', message: `Get "${origin}/v2/": status code ${status}` }
+        : { type: 'LivenessReady', status: 'True', reason: '', message: '' };
+  } catch (err) {
+    liveness = { type: 'LivenessReady', status: 'False', reason: 'ConnectionFailed', message: `Get "${origin}/v2/": ${networkError(err, timeoutMs)}` };
+  }
+
+  const repo = client.connector.healthRepository;
+  let auth: Observed;
+  if (repo === undefined) {
+    auth = { type: 'AuthReady', status: 'True', reason: 'NonAuthProbe', message: 'no repository is named in spec.auth.params, so authentication is not checked' };
+  } else if (liveness.status !== 'True') {
+    auth = { type: 'AuthReady', status: 'False', reason: 'ConnectionFailed', message: liveness.message };
+  } else {
+    const repository = upstreamRepository(client.connector, repo);
+    const path = `/v2/${repository}/tags/list?n=1`;
+    try {
+      const res = await client.send({ method: 'GET', path, headers: ['accept', 'application/json'], body: null, signal, route: parseRoute('GET', `/v2/${repo}/tags/list?n=1`), repository, mountFrom: undefined });
+      discard(res.body);
+      auth =
+        res.statusCode === 200
+          ? { type: 'AuthReady', status: 'True', reason: '', message: '' }
+          : { type: 'AuthReady', status: 'False', reason: 'AuthenticationFailed', message: `Authentication failed: status code ${res.statusCode}` };
+    } catch (err) {
+      auth =
+        err instanceof RegistryError && (err.status === 401 || err.status === 403)
+          ? { type: 'AuthReady', status: 'False', reason: 'AuthenticationFailed', message: `Authentication failed: status code ${err.status}: ${err.message}` }
+          : { type: 'AuthReady', status: 'False', reason: 'ConnectionFailed', message: err instanceof RegistryError ? err.message : `Get "${origin}${path}": ${networkError(err, timeoutMs)}` };
+    }
+  }
+  return [secret, liveness, auth];
+}

@@ -1,0 +1,115 @@
+/**
+ * The file source: connectors (and static proxy tokens) from the product's YAML, read at
+ * start-up and watched afterwards. A change is applied only when the whole file parses; an
+ * invalid change is reported and the previous configuration keeps serving.
+ */
+import { createHash } from 'node:crypto';
+import { type FSWatcher, readFileSync, unwatchFile, watch, watchFile } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { AccessToken } from '../access/control.ts';
+import { type Connector, upstreamOriginFor } from '../connectors/model.ts';
+import { ConfigError, parseConfig } from '../connectors/parse.ts';
+
+export interface FileSourceOptions {
+  /** Connector and Secret documents. */
+  configFile: string | undefined;
+  /** Access-token Secrets only. */
+  tokensFile: string | undefined;
+  /** Without a config file: one anonymous connector for this registry (default Docker Hub). */
+  upstream: string | undefined;
+}
+
+export interface Configuration {
+  connectors: Connector[];
+  accessTokens: AccessToken[];
+  /** Hash of the files' contents: unchanged files are not applied again. */
+  fingerprint: string;
+}
+
+export function anonymousConnector(name: string, address: string, what: string): Connector {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    throw new ConfigError(`${what}: ${JSON.stringify(address)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${what}: ${JSON.stringify(address)} must start with http:// or https://`);
+  if (url.username || url.password) throw new ConfigError(`${what}: must not hold credentials; use --config with a Secret`);
+  const { origin, dockerHub } = upstreamOriginFor(url);
+  return { namespace: 'default', name, address, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
+}
+
+function read(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Reads and checks the whole configuration; throws ConfigError naming file, document, field and problem. */
+export function loadConfiguration(o: FileSourceOptions): Configuration {
+  const hash = createHash('sha256');
+  let connectors: Connector[];
+  const accessTokens: AccessToken[] = [];
+  if (o.configFile) {
+    const text = read(o.configFile);
+    hash.update(text);
+    const parsed = parseConfig(text, o.configFile);
+    connectors = parsed.connectors;
+    accessTokens.push(...parsed.accessTokens);
+  } else if (o.upstream) {
+    connectors = [anonymousConnector('upstream', o.upstream, '--upstream')];
+  } else {
+    connectors = [anonymousConnector('dockerhub', 'https://index.docker.io', 'default')];
+  }
+  if (o.tokensFile) {
+    const text = read(o.tokensFile);
+    hash.update('\0').update(text);
+    const parsed = parseConfig(text, o.tokensFile, { connectorsRequired: false });
+    if (parsed.connectors.length > 0) throw new ConfigError(`${o.tokensFile}: holds Connector documents; put them in the --config file (this file is for access-token Secrets)`);
+    if (parsed.accessTokens.length === 0) throw new ConfigError(`${o.tokensFile}: no Secret of type oci-connector-proxy/access-token found`);
+    const seen = new Set(accessTokens.map((t) => t.sha256.toString('hex')));
+    for (const t of parsed.accessTokens) {
+      if (seen.has(t.sha256.toString('hex'))) throw new ConfigError(`${o.tokensFile}: Secret ${t.id}: data.token: the same token is also defined in ${o.configFile}`);
+      accessTokens.push(t);
+    }
+  }
+  return { connectors, accessTokens, fingerprint: hash.digest('hex') };
+}
+
+/**
+ * Calls `onChange` (debounced) when any of `files` may have changed: the containing directory
+ * is watched, so editors' rename-into-place and Kubernetes ConfigMap symlink swaps are seen; a
+ * stat poll backs it up where inotify is unavailable (some bind mounts and network filesystems).
+ */
+export function watchFiles(files: readonly string[], onChange: () => void, pollMs = 2_000, debounceMs = 150): { close(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const fire = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(onChange, debounceMs);
+    timer.unref();
+  };
+  const watchers: FSWatcher[] = [];
+  const names = new Set(files.map((f) => basename(f)));
+  for (const dir of new Set(files.map((f) => dirname(f)))) {
+    try {
+      const w = watch(dir, { persistent: false }, (_event, name) => {
+        // ConfigMap volumes swap a `..data` symlink; anything else must be one of our files.
+        if (name === null || names.has(name) || name.startsWith('..')) fire();
+      });
+      w.on('error', () => {}); // the poll below still covers the file
+      watchers.push(w);
+    } catch {
+      // no inotify here: rely on the poll
+    }
+  }
+  for (const f of files) watchFile(f, { persistent: false, interval: pollMs }, fire);
+  return {
+    close() {
+      if (timer) clearTimeout(timer);
+      for (const w of watchers) w.close();
+      for (const f of files) unwatchFile(f, fire);
+    },
+  };
+}
