@@ -41,6 +41,7 @@ export function parseAuthorization(value: string): PresentedCredential {
   const colon = decoded.indexOf(':');
   if (colon === -1) return { kind: 'invalid', problem: 'Basic credentials lack a ":"' };
   const token = decoded.slice(colon + 1);
-  if (token === '') return { kind: 'invalid', problem: 'Basic credentials have an empty password' };
+  // Clients without credentials for a host send an empty Basic pair (skopeo sends ":"): none.
+  if (token === '') return NONE;
   return { kind: 'caller', caller: { token, username: decoded.slice(0, colon) } };
 }

@@ -357,4 +357,86 @@ describe('render', () => {
     expect(unknown.code).toBe(2);
     expectOneLine(unknown.stderr, `render --connector: "x/y" is not in the configuration (have default/first, team-a/harbor)`);
   });
+
+  it('prints config.json holding the proxy token from --token-file', async () => {
+    const token = file('proxy-token', 'tok-render-0123456789abcdef\n');
+    const r = await run(['render', 'config.json', '--config', config(), '--connector', 'team-a/harbor', '--token-file', token, '--username', 'ci']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ auths: { 'c-harbor.team-a.svc.cluster.local': { auth: Buffer.from('ci:tok-render-0123456789abcdef').toString('base64') } } });
+    const missing = await run(['render', 'config.json', '--config', config(), '--token-file', join(dir, 'nope')]);
+    expect(missing.code).toBe(2);
+    expectOneLine(missing.stderr, `render --token-file: ${join(dir, 'nope')}: cannot read: ENOENT`);
+  });
+});
+
+describe('cli: access control and connector settings', () => {
+  const two = () =>
+    file(
+      'two.yaml',
+      `${API}\nkind: Connector\nmetadata: {name: a}\nspec: {connectorClassName: oci, address: 'http://127.0.0.1:1'}\n---\n${API}\nkind: Connector\nmetadata: {name: b, namespace: team}\nspec: {connectorClassName: oci, address: 'http://127.0.0.1:2', params: [{name: access, value: kubernetes}]}\n`,
+    );
+  const tokens = () =>
+    file('tokens.yaml', `apiVersion: v1\nkind: Secret\nmetadata: {name: ci}\ntype: oci-connector-proxy/access-token\nstringData: {token: tok-cli-0123456789abcdef, connectors: 'default/a'}\n`);
+  const one = () => file('one.yaml', good());
+
+  it('--access static without any token', async () => {
+    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'static']);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `--access static: no access tokens: give --access-tokens <file> or put Secrets of type oci-connector-proxy/access-token in ${join(dir, 'one.yaml')}`);
+  });
+
+  it('an unknown --access mode', async () => {
+    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'open']);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, '--access: must be one of none, static, kubernetes, got "open"');
+  });
+
+  it('--access-tokens while access is none', async () => {
+    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access-tokens', tokens()]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, '--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static');
+  });
+
+  it('a connector asking for kubernetes access without the Kubernetes source', async () => {
+    const exit = await run(['--config', two(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'static', '--access-tokens', tokens()]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, 'connector team/b: access mode "kubernetes" needs the Kubernetes source (--source kubernetes)');
+  });
+
+  it('--default-connector naming a connector that is not configured', async () => {
+    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--default-connector', 'default/zzz']);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, `--default-connector: default/zzz is not in ${join(dir, 'one.yaml')} (have default/r)`);
+  });
+
+  it.each([
+    ['--address-mode', 'dns', '--address-mode: must be host or path, got "dns"'],
+    ['--health-interval', 'soon', '--health-interval: "soon" must be a positive number of milliseconds'],
+    ['--health-timeout', '0', '--health-timeout: "0" must be a positive number of milliseconds'],
+  ])('%s %s', async (flag, value, line) => {
+    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, flag, value]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, line);
+  });
+
+  it('warns loudly when credentials are served without access control on a non-loopback address', async () => {
+    const secretful = file(
+      'secretful.yaml',
+      `${good('  auth:\n    secretRef: {name: s}\n')}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: ${TYPE}\nstringData: {username: u, password: warn-Pa55word-xyz}\n`,
+    );
+    const port = await freePort();
+    const child = spawn(NODE, [CLI, '--config', secretful, '--listen', `0.0.0.0:${port}`, '--health-interval', '0'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!out.includes('ACCESS CONTROL IS OFF') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const line = out.split('\n').find((l) => l.includes('ACCESS CONTROL IS OFF'));
+      expect(line, out).toBeDefined();
+      expect(JSON.parse(line!)).toMatchObject({ level: 40, connectors: ['default/r'] });
+      expect(out).not.toContain('warn-Pa55word-xyz');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 });

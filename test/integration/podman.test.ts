@@ -24,6 +24,7 @@ import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/pr
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { run, skopeo, type RunResult } from '../helpers/tools.ts';
+import { proxyAddress, renderConfiguration } from '../../src/configurations/render.ts';
 
 const RW = { username: 'podman-writer', password: 'pm-rw-S3cret-pa55' };
 /** Per client command; the whole file takes a few seconds. */
@@ -279,5 +280,30 @@ describe('podman and buildah through the proxy, holding no credentials', () => {
     expect(direct.stderr).toMatch(/unauthorized|authentication required/i);
     // podman asked the token server anonymously and got nothing it could use.
     expect(ts.requests.slice(before).every((r) => r.user === null)).toBe(true);
+  });
+
+  it('podman pulls with the rendered registries.conf instead of --tls-verify=false', async () => {
+    const v1 = `${proxy.host}/team/app:v1`;
+    const rmi = await podman(['rmi', '--all', '--force']);
+    expect(rmi.code, rmi.stderr).toBe(0);
+    // Without it podman insists on TLS, and the proxy speaks plain HTTP.
+    const refused = await podman(['pull', v1]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/http: server gave HTTP response to HTTPS client/);
+
+    const rendered = renderConfiguration('registries.conf', proxyAddress({ namespace: 'default', name: 'upstream' }, 'path', proxy.host));
+    const path = join(sandbox, 'conf', 'registries-rendered.conf');
+    writeFileSync(path, `unqualified-search-registries = []\n\n${rendered}`);
+    const saved = env.CONTAINERS_REGISTRIES_CONF!;
+    env.CONTAINERS_REGISTRIES_CONF = path;
+    env.REGISTRIES_CONFIG_PATH = path;
+    try {
+      const pull = await podman(['pull', v1]);
+      expect(pull.code, pull.stderr).toBe(0);
+      expect(pull.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      env.CONTAINERS_REGISTRIES_CONF = saved;
+      env.REGISTRIES_CONFIG_PATH = saved;
+    }
   });
 });
