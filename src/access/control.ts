@@ -74,20 +74,18 @@ export class AccessControl {
   readonly mode: AccessMode;
   private tokens: readonly AccessToken[] = [];
   private readonly reviewer: TokenReviewer | undefined;
-  /** Positive Kubernetes answers: sha256(token) + connector → subject. */
-  private readonly reviewed: LRUCache<string, string>;
+  /** Positive Kubernetes answers: sha256(token) + connector → subject, until `expires`. */
+  private readonly reviewed = new LRUCache<string, { subject: string; expires: number }>({ max: KUBERNETES_CACHE_MAX });
+  private readonly now: () => number;
   private readonly inflight = new Map<string, Promise<Decision>>();
 
   constructor(options: AccessOptions) {
     this.mode = options.mode;
     this.reviewer = options.reviewer;
     this.setTokens(options.tokens ?? []);
-    const now = options.now;
-    this.reviewed = new LRUCache<string, string>({
-      max: KUBERNETES_CACHE_MAX,
-      ttl: KUBERNETES_CACHE_TTL_MS,
-      ...(now ? { perf: { now } } : {}),
-    });
+    // Expiry is checked against this clock on every read (not lru-cache's ttl, whose clock
+    // reading is coarsened and treats a start time of 0 as "never expires").
+    this.now = options.now ?? Date.now;
   }
 
   /** Replaces the static tokens (live reconfiguration). */
@@ -169,8 +167,11 @@ export class AccessControl {
       return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: access mode kubernetes is not available in this process`) };
     }
     const cacheKey = `${hashToken(caller.token).toString('base64')} ${key}`;
-    const subject = this.reviewed.get(cacheKey);
-    if (subject !== undefined) return { allowed: true, subject };
+    const cached = this.reviewed.get(cacheKey);
+    if (cached !== undefined) {
+      if (this.now() < cached.expires) return { allowed: true, subject: cached.subject };
+      this.reviewed.delete(cacheKey);
+    }
     const running = this.inflight.get(cacheKey);
     if (running) return running;
     const review = (async (): Promise<Decision> => {
@@ -189,7 +190,7 @@ export class AccessControl {
         return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: access review failed: ${(err as Error).message}`) };
       }
       if (!allowed) return { allowed: false, error: new RegistryError(403, 'DENIED', `${user.username} may not get connector ${key}`, { connector: key }) };
-      this.reviewed.set(cacheKey, user.username);
+      this.reviewed.set(cacheKey, { subject: user.username, expires: this.now() + KUBERNETES_CACHE_TTL_MS });
       return { allowed: true, subject: user.username };
     })().finally(() => this.inflight.delete(cacheKey));
     this.inflight.set(cacheKey, review);

@@ -138,7 +138,8 @@ function parseConnector(d: Doc, file: string, where: string, secrets: Map<string
     if (authName !== 'tokenAuth') throw new ConfigError(`${where}: spec.auth.name: must be "tokenAuth", got ${JSON.stringify(authName)}`);
     const authParams: Record<string, string> = {};
     readParams(auth['params'], `${where}: spec.auth.params`, authParams);
-    Object.assign(params, authParams);
+    // spec.params are the proxy's settings and win over a same-named auth parameter.
+    for (const [k, v] of Object.entries(authParams)) if (!(k in params)) params[k] = v;
     if (authParams['repository'] !== undefined) {
       healthRepository = authParams['repository'];
       const p = nameProblem(healthRepository);
@@ -268,6 +269,7 @@ function parseAccessToken(d: Doc, where: string): AccessToken {
   const list = values['connectors'];
   if (!list) throw new ConfigError(`${where}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`);
   const connectors = list.split(/[\s,]+/).filter(Boolean);
+  if (connectors.length === 0) throw new ConfigError(`${where}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`);
   for (const p of connectors) {
     if (!CONNECTOR_PATTERN.test(p)) throw new ConfigError(`${where}: data.connectors: ${JSON.stringify(p)} is not <ns>/<name>, <ns>/* or *`);
   }
