@@ -39,3 +39,11 @@ export function upstreamOriginFor(url: URL): { origin: string; dockerHub: boolea
 export function upstreamRepository(c: Connector, repository: string): string {
   return c.dockerHub && !repository.includes('/') ? `library/${repository}` : repository;
 }
+
+/**
+ * An address as it may be quoted in a message: any userinfo (`user:password@`) replaced by
+ * `***@`, whether or not the address parses as a URL.
+ */
+export function redactAddress(address: string): string {
+  return address.replace(/^([^/?#]*\/\/)[^/?#]*@/, '$1***@');
+}

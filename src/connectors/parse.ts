@@ -6,7 +6,7 @@
 import { parseAllDocuments } from 'yaml';
 import { ACCESS_MODES, ACCESS_TOKEN_MIN_LENGTH, ACCESS_TOKEN_SECRET_TYPE, type AccessToken, hashToken } from '../access/control.ts';
 import { nameProblem } from '../distribution/names.ts';
-import { type Connector, type Credentials, upstreamOriginFor } from './model.ts';
+import { type Connector, type Credentials, redactAddress, upstreamOriginFor } from './model.ts';
 
 export const CONNECTOR_API_VERSION = 'connectors.alauda.io/v1alpha1';
 export const SECRET_TYPE = 'cpaas.io/distribution-registry-token';
@@ -176,10 +176,10 @@ function parseAddress(address: string, where: string): URL {
   try {
     url = new URL(address);
   } catch {
-    throw new ConfigError(`${where}: spec.address: ${JSON.stringify(address)} is not a URL`);
+    throw new ConfigError(`${where}: spec.address: ${JSON.stringify(redactAddress(address))} is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`${where}: spec.address: ${JSON.stringify(address)} must start with http:// or https://`);
+    throw new ConfigError(`${where}: spec.address: ${JSON.stringify(redactAddress(address))} must start with http:// or https://`);
   }
   if (url.username || url.password) {
     throw new ConfigError(`${where}: spec.address: must not hold credentials; put them in the Secret named by spec.auth.secretRef`);

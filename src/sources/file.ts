@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, unwatchFile, watch, watchFile } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { AccessToken } from '../access/control.ts';
-import { type Connector, upstreamOriginFor } from '../connectors/model.ts';
+import { type Connector, redactAddress, upstreamOriginFor } from '../connectors/model.ts';
 import { ConfigError, parseConfig } from '../connectors/parse.ts';
 
 export interface FileSourceOptions {
@@ -31,9 +31,9 @@ export function anonymousConnector(name: string, address: string, what: string):
   try {
     url = new URL(address);
   } catch {
-    throw new ConfigError(`${what}: ${JSON.stringify(address)} is not a URL`);
+    throw new ConfigError(`${what}: ${JSON.stringify(redactAddress(address))} is not a URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${what}: ${JSON.stringify(address)} must start with http:// or https://`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${what}: ${JSON.stringify(redactAddress(address))} must start with http:// or https://`);
   if (url.username || url.password) throw new ConfigError(`${what}: must not hold credentials; use --config with a Secret`);
   const { origin, dockerHub } = upstreamOriginFor(url);
   return { namespace: 'default', name, address, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };

@@ -168,10 +168,22 @@ describe('cli: a bad config file stops start-up with one line on stderr', () => 
     expectOneLine(exit.stderr, `${path}: document 1 (Connector default/r): spec.connectorClassName: must be "oci", got "git"`);
   });
 
-  it('never echoes a password from the address', async () => {
-    const path = file('creds.yaml', connector('r', '  connectorClassName: oci\n  address: https://admin:hunter2@r.example.com\n'));
+  it.each([
+    ['https://admin:hunter2@r.example.com', 'spec.address: must not hold credentials'],
+    ['ftp://admin:hunter2@r.example.com', 'spec.address: "ftp://***@r.example.com" must start with http:// or https://'],
+    ['https://admin:hunter2@', 'spec.address: "https://***@" is not a URL'],
+  ])('never echoes a password from the address %s', async (address, problem) => {
+    const path = file('creds.yaml', connector('r', `  connectorClassName: oci\n  address: ${address}\n`));
     const exit = await run(['--config', path, '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.code).toBe(2);
+    expect(exit.stderr).toContain(problem);
     expect(exit.stderr + exit.stdout).not.toContain('hunter2');
+  });
+
+  it('never echoes a password from --upstream', async () => {
+    const exit = await run(['--upstream', 'ftp://admin:hunter2@x.example', '--listen', `127.0.0.1:${await freePort()}`]);
+    expect(exit.code).toBe(2);
+    expectOneLine(exit.stderr, '--upstream: "ftp://***@x.example" must start with http:// or https://');
   });
 });
 
