@@ -3,6 +3,7 @@
  * the `/namespaces/<ns>/connectors/<name>/` path prefix (skopeo, end to end) or by the Host
  * header (`c-<name>.<namespace>[.svc[.cluster.local]]`, or a configured host name).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,5 +128,44 @@ describe('rendered client configurations', () => {
     const ok = await run('skopeo', ['--insecure-policy', '--registries-conf', join(dir, 'registries.conf'), 'inspect', '--authfile', join(dir, 'config.json'), ref], 30_000);
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).Name).toBe(`${address.imagePrefix}/team/app`);
+  });
+});
+
+describe('live reconfiguration', () => {
+  it('a download in flight finishes on the connector set it started with; new requests see the new set', async () => {
+    const blob = randomBytes(32 * 1024 * 1024);
+    const digest = 'sha256:' + createHash('sha256').update(blob).digest('hex');
+    const start = await http(`${open.url}/v2/team/big/blobs/uploads/`, { method: 'POST' });
+    const put = await http(`${new URL(start.headers['location'] as string, open.url).href}&digest=${digest}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.length) },
+      body: blob,
+    });
+    expect(put.status).toBe(201);
+
+    const res = await request(`${proxy.url}/v2/namespaces/default/connectors/open/team/big/blobs/${digest}`);
+    expect(res.statusCode).toBe(200);
+    const hash = createHash('sha256');
+    let got = 0;
+    let swapped = false;
+    for await (const chunk of res.body) {
+      hash.update(chunk as Buffer);
+      got += (chunk as Buffer).length;
+      if (!swapped && got > 1024 * 1024) {
+        swapped = true;
+        // The connector goes away while the body is still streaming.
+        await proxy.server.setConnectors([{ ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER }]);
+        const gone = await http(`${proxy.url}/v2/namespaces/default/connectors/open/team/big/blobs/${digest}`, { method: 'HEAD' });
+        expect(gone.status).toBe(404);
+      }
+    }
+    expect(swapped).toBe(true);
+    expect(got).toBe(blob.length);
+    expect('sha256:' + hash.digest('hex')).toBe(digest);
+    // Put the original set back for any later test.
+    await proxy.server.setConnectors([
+      anonymousConnector(open.url, 'open'),
+      { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
+    ]);
   });
 });
