@@ -10,7 +10,12 @@ import { type Connector, connectorKey } from './connectors/model.ts';
 import { ConfigError } from './connectors/parse.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
 import { type Configuration, loadConfiguration, watchFiles } from './sources/file.ts';
+import { KubernetesController } from './sources/kubernetes/controller.ts';
+import { LeaderElector } from './sources/kubernetes/lease.ts';
+import { KubernetesReviewer } from './sources/kubernetes/reviewer.ts';
 
 const USAGE = `Usage: oci-connector-proxy [options]
 
@@ -35,6 +40,15 @@ const USAGE = `Usage: oci-connector-proxy [options]
   --proxy-host <host:port>  how clients reach the proxy, for path-mode addresses;
                             default: the Host of the request               (OCP_PROXY_HOST)
   --service-port <port>     connector Services' port, for host-mode addresses, default 80 (OCP_SERVICE_PORT)
+  --source <source>         where connectors come from: file|kubernetes, default file (OCP_SOURCE)
+  --kubeconfig <file>       kubernetes source outside a cluster; default: in-cluster, else $KUBECONFIG (OCP_KUBECONFIG)
+  --namespaces <a,b>        kubernetes source: namespaces to watch, default all (OCP_NAMESPACES)
+  --proxy-service <host>    kubernetes source: the proxy's own Service host the connector
+                            Services point at, default oci-connector-proxy.<POD_NAMESPACE>.svc.cluster.local (OCP_PROXY_SERVICE)
+  --leader-election <bool>  kubernetes source: one replica writes status and Services, default true (OCP_LEADER_ELECTION)
+  --lease-namespace <ns>    namespace of the leader Lease, default $POD_NAMESPACE or default (OCP_LEASE_NAMESPACE)
+  --access-proxy-subresource <bool>  kubernetes access: also require get on connectors/proxy, default false
+                                                                           (OCP_ACCESS_PROXY_SUBRESOURCE)
   -h, --help                this text
 
 With neither --config nor --upstream the proxy serves Docker Hub anonymously. The --config and
@@ -71,6 +85,13 @@ const FLAGS = {
   'address-mode': 'OCP_ADDRESS_MODE',
   'proxy-host': 'OCP_PROXY_HOST',
   'service-port': 'OCP_SERVICE_PORT',
+  source: 'OCP_SOURCE',
+  kubeconfig: 'OCP_KUBECONFIG',
+  namespaces: 'OCP_NAMESPACES',
+  'proxy-service': 'OCP_PROXY_SERVICE',
+  'leader-election': 'OCP_LEADER_ELECTION',
+  'lease-namespace': 'OCP_LEASE_NAMESPACE',
+  'access-proxy-subresource': 'OCP_ACCESS_PROXY_SUBRESOURCE',
 } as const;
 
 class UsageError extends Error {}
@@ -148,6 +169,37 @@ function positiveInt(name: string, value: string | undefined, fallback: number, 
   return n;
 }
 
+function parseBool(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new UsageError(`--${name}: must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The kubernetes source's settings: a KubeConfig (in-cluster, --kubeconfig or $KUBECONFIG) and where to write. */
+function kubernetesSettings(opt: (name: keyof typeof FLAGS) => string | undefined) {
+  const kc = new KubeConfig();
+  const file = opt('kubeconfig');
+  try {
+    if (file) kc.loadFromFile(file);
+    else if (process.env['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new UsageError(`--kubeconfig${file ? ` ${file}` : ''}: cannot load: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!kc.getCurrentCluster()) throw new UsageError(`--source kubernetes: no cluster: run in a cluster, or give --kubeconfig <file>`);
+  const namespaces = (opt('namespaces') ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  for (const n of namespaces) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) throw new UsageError(`--namespaces: ${JSON.stringify(n)} is not a namespace name`);
+  const podNamespace = process.env['POD_NAMESPACE'] || 'default';
+  return {
+    kc,
+    namespaces,
+    proxyService: opt('proxy-service') ?? `oci-connector-proxy.${podNamespace}.svc.cluster.local`,
+    leaderElection: parseBool('leader-election', opt('leader-election'), true),
+    leaseNamespace: opt('lease-namespace') ?? podNamespace,
+  };
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
@@ -155,7 +207,7 @@ function isLoopback(host: string): boolean {
 /** Checks a configuration against the process settings; the problems that make it unusable. */
 function configurationProblems(cfg: Configuration, access: AccessControl, defaultConnector: string | undefined, source: string): string[] {
   const problems = access.problems(cfg.connectors);
-  if (access.mode === 'static' && cfg.accessTokens.length === 0 && cfg.connectors.some((c) => access.modeFor(c) === 'static')) {
+  if (access.mode === 'static' && cfg.accessTokens.length === 0) {
     problems.push(`--access static: no access tokens: give --access-tokens <file> or put Secrets of type ${ACCESS_TOKEN_SECRET_TYPE} in ${source}`);
   }
   if (defaultConnector !== undefined && !cfg.connectors.some((c) => connectorKey(c) === defaultConnector)) {
@@ -201,6 +253,7 @@ async function main(): Promise<void> {
   let health: { intervalMs: number; timeoutMs: number };
   let addressMode: 'host' | 'path';
   let servicePort: number;
+  let kube: { kc: KubeConfig; namespaces: string[]; proxyService: string; leaderElection: boolean; leaseNamespace: string } | undefined;
   const configFile = opt('config');
   const upstream = opt('upstream');
   const tokensFile = opt('access-tokens');
@@ -208,14 +261,25 @@ async function main(): Promise<void> {
   const source = configFile ?? (upstream ? '--upstream' : 'the default connector');
   try {
     if (configFile && upstream) throw new UsageError('--config and --upstream are exclusive; give one');
-    cfg = loadConfiguration({ configFile, upstream, tokensFile });
+    const sourceKind = opt('source') ?? 'file';
+    if (sourceKind !== 'file' && sourceKind !== 'kubernetes') throw new UsageError(`--source: must be file or kubernetes, got ${JSON.stringify(sourceKind)}`);
+    if (sourceKind === 'kubernetes') {
+      if (configFile || upstream) throw new UsageError(`${configFile ? '--config' : '--upstream'}: not with --source kubernetes (connectors come from the cluster)`);
+      kube = kubernetesSettings(opt);
+    }
+    cfg = loadConfiguration({ configFile, upstream, tokensFile, tokensOnly: kube !== undefined });
     const mode = opt('access') ?? 'none';
     if (!(ACCESS_MODES as readonly string[]).includes(mode)) throw new UsageError(`--access: must be one of ${ACCESS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
     if (tokensFile && mode === 'none' && !cfg.connectors.some((c) => c.params['access'] === 'static')) {
       throw new UsageError('--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static');
     }
-    access = new AccessControl({ mode: mode as AccessMode, tokens: cfg.accessTokens });
-    const problems = configurationProblems(cfg, access, defaultConnector, source);
+    const bool = (name: 'access-proxy-subresource', fallback: boolean): boolean => parseBool(name, opt(name), fallback);
+    access = new AccessControl({
+      mode: mode as AccessMode,
+      tokens: cfg.accessTokens,
+      reviewer: kube ? new KubernetesReviewer({ kubeConfig: kube.kc, checkProxySubresource: bool('access-proxy-subresource', false) }) : undefined,
+    });
+    const problems = configurationProblems(cfg, access, kube ? undefined : defaultConnector, source);
     if (problems.length) throw new UsageError(problems[0]!);
     listen = parseListen(opt('listen') ?? '127.0.0.1:5000');
     timeouts = {
@@ -231,7 +295,7 @@ async function main(): Promise<void> {
       intervalMs: interval === '0' ? 0 : positiveInt('health-interval', interval, 60_000),
       timeoutMs: positiveInt('health-timeout', opt('health-timeout'), 10_000),
     };
-    const am = opt('address-mode') ?? 'path';
+    const am = opt('address-mode') ?? (kube ? 'host' : 'path');
     if (am !== 'host' && am !== 'path') throw new UsageError(`--address-mode: must be host or path, got ${JSON.stringify(am)}`);
     addressMode = am;
     servicePort = positiveInt('service-port', opt('service-port'), 80, 'port');
@@ -257,7 +321,9 @@ async function main(): Promise<void> {
     addressMode,
     proxyHost: opt('proxy-host'),
     servicePort,
+    ready: () => controller?.ready ?? true,
   });
+  let controller: KubernetesController | undefined;
 
   try {
     await server.app.listen({ host: listen.host, port: listen.port });
@@ -282,7 +348,7 @@ async function main(): Promise<void> {
   const reload = (): void => {
     let next: Configuration;
     try {
-      next = loadConfiguration({ configFile, upstream, tokensFile });
+      next = loadConfiguration({ configFile, upstream, tokensFile, tokensOnly: kube !== undefined });
       if (next.fingerprint === applied) return;
       const problems = configurationProblems(next, access, undefined, source);
       if (problems.length) throw new ConfigError(problems.join('; '));
@@ -293,6 +359,10 @@ async function main(): Promise<void> {
     }
     applied = next.fingerprint;
     access.setTokens(next.accessTokens);
+    if (kube) {
+      logger.info({ accessTokens: next.accessTokens.length }, 'access tokens applied');
+      return;
+    }
     void server.setConnectors(next.connectors);
     if (defaultConnector !== undefined && !next.connectors.some((c) => connectorKey(c) === defaultConnector)) {
       logger.warn({ defaultConnector }, 'the default connector is no longer configured: plain /v2/<repo> requests get 404 NAME_UNKNOWN');
@@ -300,6 +370,24 @@ async function main(): Promise<void> {
     logger.info({ connectors: describe(next.connectors), accessTokens: next.accessTokens.length }, 'configuration applied');
     warnOpen(next.connectors);
   };
+  if (kube) {
+    const leader = kube.leaderElection
+      ? new LeaderElector({ kubeConfig: kube.kc, namespace: kube.leaseNamespace, name: 'oci-connector-proxy', identity: process.env['POD_NAME'] || hostname(), log: logger })
+      : undefined;
+    controller = new KubernetesController({
+      kubeConfig: kube.kc,
+      namespaces: kube.namespaces,
+      log: logger,
+      server,
+      addressMode,
+      proxyServiceHost: kube.proxyService,
+      servicePort,
+      proxyHost: opt('proxy-host') ?? kube.proxyService,
+      leader,
+    });
+    void controller.start().then(() => logger.info({ namespaces: kube.namespaces.length ? kube.namespaces : 'all' }, 'kubernetes source listed'));
+  }
+
   const watched = [configFile, tokensFile].filter((f): f is string => f !== undefined);
   const watcher = watched.length ? watchFiles(watched, reload) : undefined;
 
@@ -317,7 +405,7 @@ async function main(): Promise<void> {
     }, grace);
     timer.unref();
     watcher?.close();
-    server.close().then(
+    Promise.all([controller?.stop(), server.close()]).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'error during shutdown');

@@ -39,6 +39,8 @@ export interface ServerOptions {
   proxyHost?: string;
   /** Port of the connector Services in host mode: default 80. */
   servicePort?: number;
+  /** /readyz answers 503 while this says false (a source that has not listed yet). */
+  ready?: () => boolean;
 }
 
 export interface ProxyServer {
@@ -100,6 +102,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     if (closing) return reply.code(503).send({ status: 'shutting down' });
+    if (options.ready && !options.ready()) return reply.code(503).send({ status: 'starting: the connector source has not listed yet' });
     return { status: 'ready', connectors: current.clients.size };
   });
 

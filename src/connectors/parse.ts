@@ -115,6 +115,32 @@ export function parseConfig(text: string, file: string, options: { connectorsReq
   return { connectors, accessTokens };
 }
 
+/** `spec.auth.secretRef` of a Connector object as `{namespace, name}`, if it names one. */
+export function secretRefOf(obj: Obj, namespace: string): { namespace: string; name: string } | undefined {
+  const spec = obj['spec'];
+  const auth = isObj(spec) ? spec['auth'] : undefined;
+  const ref = isObj(auth) ? auth['secretRef'] : undefined;
+  if (!isObj(ref) || typeof ref['name'] !== 'string' || ref['name'] === '') return undefined;
+  return { namespace: typeof ref['namespace'] === 'string' && ref['namespace'] !== '' ? ref['namespace'] : namespace, name: ref['name'] };
+}
+
+/**
+ * One Connector object from the Kubernetes API (with the Secret it references, when it
+ * references one and it exists), checked exactly as in a file. Throws ConfigError naming `where`.
+ */
+export function connectorFromObject(obj: Obj, secret: Obj | undefined, where: string): Connector {
+  const meta = isObj(obj['metadata']) ? obj['metadata'] : {};
+  const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : 'default';
+  const name = typeof meta['name'] === 'string' ? meta['name'] : '';
+  const d: Doc = { index: 0, kind: 'Connector', namespace, name, body: obj };
+  const secrets = new Map<string, Doc>();
+  const ref = secretRefOf(obj, namespace);
+  if (ref && secret) {
+    secrets.set(`${ref.namespace}/${ref.name}`, { index: 0, kind: 'Secret', namespace: ref.namespace, name: ref.name, body: secret });
+  }
+  return parseConnector(d, where, where, secrets);
+}
+
 function parseConnector(d: Doc, file: string, where: string, secrets: Map<string, Doc>): Connector {
   const spec = d.body['spec'];
   if (!isObj(spec)) throw new ConfigError(`${where}: spec: missing`);
@@ -154,7 +180,7 @@ function parseConnector(d: Doc, file: string, where: string, secrets: Map<string
       const secretKey = `${ns}/${ref['name']}`;
       const secret = secrets.get(secretKey);
       if (!secret) throw new ConfigError(`${where}: spec.auth.secretRef: Secret ${secretKey} is not defined in this file`);
-      credentials = parseSecret(secret, `${file}: document ${secret.index} (Secret ${secretKey})`);
+      credentials = parseSecret(secret, secret.index ? `${file}: document ${secret.index} (Secret ${secretKey})` : `Secret ${secretKey}`);
     }
   }
 

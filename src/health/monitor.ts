@@ -36,6 +36,7 @@ export class HealthMonitor {
   private readonly entries = new Map<string, Entry>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly listeners: ((key: string) => void)[] = [];
 
   private readonly options: HealthOptions;
   private readonly log: Logger;
@@ -97,7 +98,9 @@ export class HealthMonitor {
         }
         const next = stamp(e.conditions, [...observed, readyOf(observed)], this.now().toISOString());
         this.logTransitions(key, e.conditions, next);
+        const changed = JSON.stringify(next) !== JSON.stringify(e.conditions);
         e.conditions = next;
+        if (changed) for (const l of this.listeners) l(key);
         e.checkedAt = this.now().toISOString();
       } while (e.again && !this.closed && this.entries.get(key) === e);
     };
@@ -105,6 +108,11 @@ export class HealthMonitor {
       e.running = undefined;
     });
     return e.running;
+  }
+
+  /** Calls `listener` with a connector's key whenever its conditions change. */
+  onChange(listener: (key: string) => void): void {
+    this.listeners.push(listener);
   }
 
   status(key: string): ConnectorHealth | undefined {

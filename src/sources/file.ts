@@ -17,6 +17,8 @@ export interface FileSourceOptions {
   tokensFile: string | undefined;
   /** Without a config file: one anonymous connector for this registry (default Docker Hub). */
   upstream: string | undefined;
+  /** Connectors come from elsewhere (the Kubernetes source): no default connector. */
+  tokensOnly?: boolean;
 }
 
 export interface Configuration {
@@ -58,6 +60,8 @@ export function loadConfiguration(o: FileSourceOptions): Configuration {
     const parsed = parseConfig(text, o.configFile);
     connectors = parsed.connectors;
     accessTokens.push(...parsed.accessTokens);
+  } else if (o.tokensOnly) {
+    connectors = [];
   } else if (o.upstream) {
     connectors = [anonymousConnector('upstream', o.upstream, '--upstream')];
   } else {
