@@ -115,7 +115,11 @@ export class KubernetesController {
   private async syncOnce(): Promise<void> {
     if (!this.leading() || !this.listed) return;
     const now = new Date().toISOString();
-    for (const t of this.source.translations) await this.syncOne(t, now);
+    const translations = this.source.translations;
+    const keys = new Set(translations.map((t) => t.key));
+    this.statuses.retain(keys);
+    this.services.retain(keys);
+    for (const t of translations) await this.syncOne(t, now);
   }
 
   private async syncOne(t: Translation, now: string): Promise<void> {
@@ -128,8 +132,12 @@ export class KubernetesController {
       service = { type: 'ProxyServiceReady', status: 'False', reason: 'ProxyServiceNotFound', message: (err as Error).message };
     }
     const url = proxyAddress(c, this.o.addressMode, this.o.proxyHost, this.o.servicePort).url;
-    const next = desiredStatus({ translation: t, health: this.o.server.health?.status(keyOf(t.object))?.conditions, service, url, now });
-    if (sameStatus(t.object, next)) return;
+    const key = keyOf(t.object);
+    const written = this.statuses.lastWritten(key);
+    // What we wrote last is at least as new as what the watch has shown.
+    const known: Translation = written ? { ...t, object: { ...t.object, status: written as unknown as Record<string, unknown> } } : t;
+    const next = desiredStatus({ translation: known, health: this.o.server.health?.status(key)?.conditions, service, url, now });
+    if (sameStatus(known.object, next)) return;
     await this.statuses.write(t.object, next);
   }
 

@@ -28,8 +28,12 @@ export async function withRetries<T>(what: () => Promise<T>, attempts = 4, delay
 export class StatusWriter {
   private readonly custom: CustomObjectsApi;
   private readonly log: Logger;
-  /** Last status written per object (key + generation), so a write is not repeated before the watch shows it. */
-  private readonly written = new Map<string, string>();
+  /**
+   * Last status written per Connector. Only the leader writes status, so this is newer than (or
+   * the same as) what the watch has shown yet: statuses are computed against it, or a second
+   * sync before the watch catches up would write again with new transition times.
+   */
+  private readonly written = new Map<string, { body: string; status: ConnectorStatus }>();
   writes = 0;
 
   constructor(kc: KubeConfig, log: Logger) {
@@ -41,7 +45,7 @@ export class StatusWriter {
   async write(object: KubeObject, next: ConnectorStatus): Promise<void> {
     const key = keyOf(object);
     const body = JSON.stringify(next);
-    if (this.written.get(key) === body) return;
+    if (this.written.get(key)?.body === body) return;
     const m = object.metadata ?? {};
     await withRetries(() =>
       this.custom.patchNamespacedCustomObjectStatus(
@@ -50,13 +54,19 @@ export class StatusWriter {
       ),
     );
     this.writes++;
-    this.written.set(key, body);
+    this.written.set(key, { body, status: next });
     const ready = next.conditions.find((c) => c.type === 'Ready');
     this.log.info({ connector: key, ready: ready?.status, reason: ready?.reason || undefined }, 'connector status written');
   }
 
-  forget(key: string): void {
-    this.written.delete(key);
+  /** The status this replica last wrote for a Connector, if any. */
+  lastWritten(key: string): ConnectorStatus | undefined {
+    return this.written.get(key)?.status;
+  }
+
+  /** Forgets Connectors that are gone. */
+  retain(keys: ReadonlySet<string>): void {
+    for (const k of this.written.keys()) if (!keys.has(k)) this.written.delete(k);
   }
 
   reset(): void {
@@ -113,8 +123,9 @@ export class ServiceWriter {
     return { type: 'ProxyServiceReady', status: 'True', reason: '', message: '' };
   }
 
-  forget(key: string): void {
-    this.ensured.delete(key);
+  /** Forgets Connectors that are gone (their Services go with them: garbage collection). */
+  retain(keys: ReadonlySet<string>): void {
+    for (const k of this.ensured.keys()) if (!keys.has(k)) this.ensured.delete(k);
   }
 
   /** Forget everything, so the next ensure() reads the cluster again (periodic resync, leadership gained). */
