@@ -11,6 +11,7 @@ import { ConnectorSet } from './connectors/registry.ts';
 import { RegistryError } from './distribution/errors.ts';
 import { type HealthOptions, HealthMonitor } from './health/monitor.ts';
 import { registerManagement } from './management/routes.ts';
+import { Metrics } from './observability/metrics.ts';
 import { createForwarder, writeError } from './proxy/forward.ts';
 import { DEFAULT_UPSTREAM_OPTIONS, type UpstreamOptions } from './upstream/client.ts';
 import { TokenService } from './upstream/token.ts';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   servicePort?: number;
   /** /readyz answers 503 while this says false (a source that has not listed yet). */
   ready?: () => boolean;
+  /** Prometheus metrics at /metrics: default on (false: none). */
+  metrics?: boolean;
 }
 
 export interface ProxyServer {
@@ -48,6 +51,7 @@ export interface ProxyServer {
   tokens: TokenService;
   access: AccessControl;
   health: HealthMonitor | undefined;
+  metrics: Metrics | undefined;
   /** The live connector set. */
   connectors(): ConnectorSet;
   /** Replaces the connector set; requests in flight finish on the old one. */
@@ -63,6 +67,11 @@ export function buildServer(options: ServerOptions): ProxyServer {
   let current = new ConnectorSet(options.connectors, upstreamOptions, tokens, options.defaultConnector);
   const access = options.access ?? new AccessControl({ mode: 'none' });
   const health = options.health ? new HealthMonitor(options.health, options.logger) : undefined;
+  const metrics = options.metrics === false ? undefined : new Metrics();
+  if (metrics) {
+    metrics.watchTokens(tokens);
+    if (health) metrics.watchHealth(health, () => current.clients.keys());
+  }
   let closing = false;
   const trustProxy = options.trustProxy ?? false;
 
@@ -95,11 +104,15 @@ export function buildServer(options: ServerOptions): ProxyServer {
     connectors: () => current,
     access,
     log: options.logger,
+    metrics,
     clientOrigin,
     manifestMaxBytes: options.manifestMaxBytes ?? 4 * 1024 * 1024,
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
+  }
   app.get('/readyz', async (_req, reply) => {
     if (closing) return reply.code(503).send({ status: 'shutting down' });
     if (options.ready && !options.ready()) return reply.code(503).send({ status: 'starting: the connector source has not listed yet' });
@@ -142,6 +155,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
     tokens,
     access,
     health,
+    metrics,
     connectors: () => current,
     async setConnectors(connectors) {
       const previous = current;

@@ -10,6 +10,7 @@ import { upstreamRepository } from '../connectors/model.ts';
 import { type AccessControl, type Decision, unauthorized } from '../access/control.ts';
 import { presentedCredential } from '../access/credential.ts';
 import type { ConnectorSet } from '../connectors/registry.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { parseRoute, type Route } from '../distribution/route.ts';
 import { upstreamFailure } from '../upstream/failures.ts';
@@ -22,6 +23,7 @@ export interface ForwardDeps {
   connectors: () => ConnectorSet;
   access: AccessControl;
   log: Logger;
+  metrics?: Metrics | undefined;
   /** Origin the client used, e.g. `http://127.0.0.1:5000` (honours X-Forwarded-* only when trusted). */
   clientOrigin: (req: IncomingMessage) => string;
   /** Largest manifest PUT body, held in memory so an authentication retry can replay it. */
@@ -89,6 +91,7 @@ export function createForwarder(deps: ForwardDeps) {
     let route: Route | undefined;
     let client: UpstreamClient | undefined;
     let failure: string | undefined;
+    let counted = false;
     const abort = new AbortController();
 
     res.once('close', () => {
@@ -110,6 +113,7 @@ export function createForwarder(deps: ForwardDeps) {
       };
       if (failure !== undefined || !res.writableFinished) log.warn(line, 'request');
       else log.info(line, 'request');
+      deps.metrics?.finished(line, counted);
     });
 
     const fail = (err: RegistryError): void => {
@@ -135,6 +139,10 @@ export function createForwarder(deps: ForwardDeps) {
       const resolved = set.resolveWithReason(route.selector, req.headers.host);
       client = resolved.client;
       resolvedBy = resolved.by;
+      if (deps.metrics) {
+        deps.metrics.started(client.key);
+        counted = true;
+      }
     } catch (err) {
       if (route.endpoint === 'base' && err instanceof RegistryError && err.status === 404) {
         // No connector applies to a plain GET /v2/ (several connectors, no default): clients
@@ -185,9 +193,11 @@ export function createForwarder(deps: ForwardDeps) {
       const path = repository === undefined ? '/v2' + activeRoute.tail + activeRoute.query : '/v2/' + repository + activeRoute.tail + activeRoute.query;
       const isManifestPut = activeRoute.endpoint === 'manifest' && method === 'PUT';
       const body: Promise<IncomingMessage | Buffer | null> = !requestBody ? Promise.resolve(null) : isManifestPut ? readManifest(req, deps.manifestMaxBytes) : Promise.resolve(req);
+      let sentAt = 0;
       body
-        .then((payload) =>
-          activeClient.send({
+        .then((payload) => {
+          sentAt = performance.now();
+          return activeClient.send({
             method,
             path,
             headers: upstreamRequestHeaders(req.rawHeaders),
@@ -196,10 +206,11 @@ export function createForwarder(deps: ForwardDeps) {
             route: activeRoute,
             repository,
             mountFrom: activeRoute.mountFrom === undefined ? undefined : upstreamRepository(connector, activeRoute.mountFrom),
-          }),
-        )
+          });
+        })
         .then(
           (up) => {
+            deps.metrics?.upstreamResponded(activeClient.key, activeRoute.endpoint, (performance.now() - sentAt) / 1000);
             if (res.destroyed) {
               discard(up.body);
               return;

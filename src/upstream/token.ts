@@ -101,6 +101,8 @@ export class TokenService {
   private readonly getOnly = new Set<string>();
   private readonly options: TokenServiceOptions;
   private readonly now: () => number;
+  /** Called for every cache hit, exchange and failure, with the connector (metrics). */
+  onStat: ((event: keyof TokenStats, connector: string) => void) | undefined;
 
   constructor(options: TokenServiceOptions) {
     this.options = options;
@@ -119,6 +121,7 @@ export class TokenService {
     const cached = this.cache.get(key);
     if (cached && cached.token.value !== rejected && cached.staleAt > this.now()) {
       this.stats.hits++;
+      this.onStat?.('hits', r.connector);
       return cached.token;
     }
     if (cached) this.cache.delete(key);
@@ -135,12 +138,14 @@ export class TokenService {
         (err: unknown) => {
           this.inflight.delete(key);
           this.stats.failures++;
+          this.onStat?.('failures', r.connector);
           throw err;
         },
       );
       this.inflight.set(key, pending);
     } else {
       this.stats.hits++;
+      this.onStat?.('hits', r.connector);
     }
     return pending;
   }
@@ -158,6 +163,7 @@ export class TokenService {
 
   private async exchange(r: TokenRequest, dispatcher: Dispatcher): Promise<Token> {
     this.stats.exchanges++;
+    this.onStat?.('exchanges', r.connector);
     const realm = new URL(r.realm);
     if (r.credentials && !this.getOnly.has(r.realm)) {
       const viaPost = await this.post(r, realm, dispatcher);

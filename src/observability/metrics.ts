@@ -1,0 +1,85 @@
+/**
+ * Prometheus metrics (prom-client), served at GET /metrics. Labels are bounded: connector
+ * (`<ns>/<name>` of a configured connector, or "none"), endpoint kind, method, status class,
+ * condition type and status — never repository names, digests, tokens or credentials.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { HealthMonitor } from '../health/monitor.ts';
+import type { TokenService, TokenStats } from '../upstream/token.ts';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export interface RequestObservation {
+  connector: string | undefined;
+  endpoint: string | undefined;
+  method: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'connector' | 'endpoint' | 'method' | 'status_class'>;
+  private readonly bytes: Counter<'connector' | 'direction'>;
+  private readonly upstreamLatency: Histogram<'connector' | 'endpoint'>;
+  private readonly inflight: Gauge<'connector'>;
+  private readonly tokens: Counter<'connector' | 'event'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ocp_' });
+    this.requests = new Counter({ name: 'ocp_requests_total', help: 'Requests answered, by connector, endpoint kind, method and status class', labelNames: ['connector', 'endpoint', 'method', 'status_class'], registers });
+    this.bytes = new Counter({ name: 'ocp_bytes_total', help: 'Bytes read from clients (in) and written to them (out), headers included', labelNames: ['connector', 'direction'], registers });
+    this.upstreamLatency = new Histogram({
+      name: 'ocp_upstream_response_seconds',
+      help: 'Time from sending a request upstream to its response headers, authentication included',
+      labelNames: ['connector', 'endpoint'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.inflight = new Gauge({ name: 'ocp_inflight_requests', help: 'Requests being served (transfers in flight)', labelNames: ['connector'], registers });
+    this.tokens = new Counter({ name: 'ocp_token_events_total', help: 'Upstream token cache: exchanges with token servers, cache hits, failed exchanges', labelNames: ['connector', 'event'], registers });
+  }
+
+  /** Counts the token service's exchanges, hits and failures per connector. */
+  watchTokens(tokens: TokenService): void {
+    const names: Record<keyof TokenStats, string> = { exchanges: 'exchange', hits: 'hit', failures: 'failure' };
+    tokens.onStat = (event, connector) => this.tokens.inc({ connector, event: names[event] });
+  }
+
+  /** Exposes each connector's conditions as `ocp_connector_condition{type,status} 1`. */
+  watchHealth(health: HealthMonitor, connectors: () => Iterable<string>): void {
+    new Gauge({
+      name: 'ocp_connector_condition',
+      help: 'Health conditions per connector: 1 for the current status of each condition type',
+      labelNames: ['connector', 'type', 'status'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const key of connectors()) {
+          for (const c of health.status(key)?.conditions ?? []) {
+            for (const status of ['True', 'False', 'Unknown']) this.set({ connector: key, type: c.type, status }, c.status === status ? 1 : 0);
+          }
+        }
+      },
+    });
+  }
+
+  started(connector: string | undefined): void {
+    this.inflight.inc({ connector: connector ?? 'none' });
+  }
+
+  finished(o: RequestObservation, wasStarted: boolean): void {
+    const connector = o.connector ?? 'none';
+    if (wasStarted) this.inflight.dec({ connector });
+    const statusClass = o.status === 499 ? 'aborted' : `${Math.floor(o.status / 100)}xx`;
+    this.requests.inc({ connector, endpoint: o.endpoint ?? 'none', method: METHODS.has(o.method) ? o.method : 'OTHER', status_class: statusClass });
+    if (o.bytesIn > 0) this.bytes.inc({ connector, direction: 'in' }, o.bytesIn);
+    if (o.bytesOut > 0) this.bytes.inc({ connector, direction: 'out' }, o.bytesOut);
+  }
+
+  upstreamResponded(connector: string, endpoint: string, seconds: number): void {
+    this.upstreamLatency.observe({ connector, endpoint }, seconds);
+  }
+}
