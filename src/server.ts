@@ -1,7 +1,7 @@
 /**
  * Wiring: the Fastify instance, its routes and the live connector set. No protocol logic here.
  */
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AccessControl } from './access/control.ts';
@@ -86,6 +86,42 @@ export function buildServer(options: ServerOptions): ProxyServer {
     keepAliveTimeout: 75_000,
     trustProxy,
     routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
+    // A request without Host reaches the forwarder, which answers it with an OCI error.
+    http: { requireHostHeader: false },
+    // Paths Fastify cannot decode (malformed percent-encoding) are not API paths.
+    frameworkErrors: (err, req, reply) => {
+      reply.hijack();
+      const code = (err as { code?: string }).code;
+      const e =
+        code === 'FST_ERR_BAD_URL'
+          ? new RegistryError(404, 'UNSUPPORTED', 'not a registry API path: malformed percent-encoding')
+          : new RegistryError(400, 'UNSUPPORTED', 'bad request');
+      writeError(reply.raw, e, req.raw.method);
+    },
+    // Requests Node's HTTP parser refuses (oversized headers, a malformed request line) get
+    // an OCI error body too, written straight to the socket.
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+        socket.destroy();
+        return;
+      }
+      const code = (err as { code?: string }).code;
+      const e =
+        code === 'HPE_HEADER_OVERFLOW'
+          ? new RegistryError(431, 'UNSUPPORTED', 'request headers too large')
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new RegistryError(408, 'UNSUPPORTED', 'request timeout')
+            : new RegistryError(400, 'UNSUPPORTED', 'malformed HTTP request');
+      const body = e.body();
+      socket.end(
+        `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `docker-distribution-api-version: registry/2.0\r\nconnection: close\r\n\r\n${body}`,
+      );
+    },
+  });
+  // `Expect` other than 100-continue: 417 as an OCI error (Node would answer with an empty body).
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    writeError(res, new RegistryError(417, 'UNSUPPORTED', 'only "Expect: 100-continue" is supported'), req.method);
   });
 
   // Bodies are never parsed: the forwarder streams the raw request upstream.
@@ -107,6 +143,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
     metrics,
     clientOrigin,
     manifestMaxBytes: options.manifestMaxBytes ?? 4 * 1024 * 1024,
+    closing: () => closing,
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -168,7 +205,15 @@ export function buildServer(options: ServerOptions): ProxyServer {
     async close() {
       closing = true;
       health?.close();
-      await app.close();
+      // Node closes idle keep-alive connections once, when close starts; a connection busy
+      // then would stay open after its response and hold the close up. Keep closing the ones
+      // that have gone idle (and ask clients to close: see the forwarder's Connection header).
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(reaper);
+      }
       await current.close();
     },
   };

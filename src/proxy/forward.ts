@@ -28,6 +28,8 @@ export interface ForwardDeps {
   clientOrigin: (req: IncomingMessage) => string;
   /** Largest manifest PUT body, held in memory so an authentication retry can replay it. */
   manifestMaxBytes: number;
+  /** True while the server shuts down: answers ask clients to close their connections. */
+  closing?: () => boolean;
 }
 
 /** GET /v2/ answered by the proxy itself (no connector applies, or the caller's is another one). */
@@ -125,9 +127,13 @@ export function createForwarder(deps: ForwardDeps) {
       writeError(res, err, method);
     };
 
+    if (deps.closing?.()) res.setHeader('connection', 'close');
     let set: ConnectorSet;
     let resolvedBy: string;
     try {
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+        throw new RegistryError(400, 'UNSUPPORTED', 'a Host header is required');
+      }
       route = parseRoute(method, req.url ?? '/');
       set = deps.connectors();
     } catch (err) {
@@ -229,10 +235,17 @@ export function createForwarder(deps: ForwardDeps) {
                 if (!req.complete) socket.destroy();
               });
             }
+            const upstreamBroke = (err: NodeJS.ErrnoException): void => {
+              failure ??= `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${err.code ?? err.message}`;
+            };
+            // The upstream body's own error comes first (before the client response closes and
+            // before our abort), so an upstream that breaks off is told apart from a client
+            // that went away.
+            up.body.once('error', (err: NodeJS.ErrnoException) => {
+              if (!abort.signal.aborted) upstreamBroke(err);
+            });
             const onPipeEnd = (err: NodeJS.ErrnoException | null): void => {
-              if (err && !abort.signal.aborted) {
-                failure = `connector ${activeClient.key}: upstream ${activeClient.host} failed mid-body: ${err.code ?? err.message}`;
-              }
+              if (err && !abort.signal.aborted) upstreamBroke(err);
             };
             const selector = activeRoute.selector;
             if (selector && activeRoute.endpoint === 'tags' && method === 'GET' && up.statusCode === 200) {
