@@ -353,8 +353,9 @@ async function main(): Promise<void> {
       const problems = configurationProblems(next, access, undefined, source);
       if (problems.length) throw new ConfigError(problems.join('; '));
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      logger.error({ err: err.message }, 'configuration change rejected; still serving the previous configuration');
+      // Never let a bad edit stop a running proxy; unexpected errors are named, not quoted.
+      const message = err instanceof ConfigError ? err.message : `${configFile ?? tokensFile}: unreadable configuration (${(err as Error)?.name ?? 'error'})`;
+      logger.error({ err: message }, 'configuration change rejected; still serving the previous configuration');
       return;
     }
     applied = next.fingerprint;

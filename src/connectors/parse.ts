@@ -61,7 +61,15 @@ export function parseConfig(text: string, file: string, options: { connectorsReq
       const what = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
       throw new ConfigError(`${file}: document ${index}${where}: invalid YAML: ${what}`);
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      // Unresolved aliases and alias bombs. The yaml library's message quotes the alias, which
+      // may be a secret value (a password starting with '*'): say what, not the text.
+      const what = /alias/i.test((e as Error).message) ? 'an unresolved or excessive YAML alias (a value starting with * or & must be quoted)' : 'unreadable YAML';
+      throw new ConfigError(`${file}: document ${index}: invalid YAML: ${what}`);
+    }
     if (value === null || value === undefined) return; // empty document, e.g. a trailing ---
     if (!isObj(value)) throw new ConfigError(`${file}: document ${index}: expected a mapping with apiVersion and kind`);
     const kind = value['kind'];

@@ -1,7 +1,7 @@
 /** parseConnectorsYaml: the product page's examples, and every error, named by file, document and field. */
 import { describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connectors/model.ts';
-import { ConfigError, parseConnectorsYaml } from '../../src/connectors/parse.ts';
+import { ConfigError, parseConfig, parseConnectorsYaml } from '../../src/connectors/parse.ts';
 
 const FILE = '/etc/ocp/connectors.yaml';
 const API = 'apiVersion: connectors.alauda.io/v1alpha1';
@@ -422,5 +422,20 @@ describe('parseConnectorsYaml: errors', () => {
     const message = errorOf(withSecret('data:\n  username: c3VwZXJzZWNyZXQ=\n  password: c3VwZXJzZWNyZXQ\n'));
     expect(message).toBe(`${S}: data.password: not valid base64`);
     expect(message).not.toContain('c3VwZXJzZWNyZXQ');
+  });
+});
+
+describe('YAML aliases', () => {
+  it('an unresolved alias (a password starting with *) is a ConfigError that does not quote it', () => {
+    const text = `apiVersion: connectors.alauda.io/v1alpha1\nkind: Connector\nmetadata: {name: r}\nspec: {connectorClassName: oci, address: 'https://r.example.com', auth: {secretRef: {name: s}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: cpaas.io/distribution-registry-token\nstringData:\n  username: u\n  password: *Xy9SecretPw\n`;
+    let caught: unknown;
+    try {
+      parseConfig(text, 'c.yaml');
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as Error).message).toBe('c.yaml: document 2: invalid YAML: an unresolved or excessive YAML alias (a value starting with * or & must be quoted)');
+    expect((caught as Error).message).not.toContain('Xy9SecretPw');
   });
 });
