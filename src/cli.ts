@@ -49,6 +49,10 @@ const USAGE = `Usage: oci-connector-proxy [options]
   --lease-namespace <ns>    namespace of the leader Lease, default $POD_NAMESPACE or default (OCP_LEASE_NAMESPACE)
   --access-proxy-subresource <bool>  kubernetes access: also require get on connectors/proxy, default false
                                                                            (OCP_ACCESS_PROXY_SUBRESOURCE)
+  --allow-cross-namespace-secrets <bool>  kubernetes source: let a Connector use a Secret of
+                            another namespace, default false (OCP_ALLOW_CROSS_NAMESPACE_SECRETS)
+  --allow-connector-hosts <bool>  kubernetes source: honour spec.params hosts, default false
+                                                                           (OCP_ALLOW_CONNECTOR_HOSTS)
   -h, --help                this text
 
 With neither --config nor --upstream the proxy serves Docker Hub anonymously. The --config and
@@ -92,6 +96,8 @@ const FLAGS = {
   'leader-election': 'OCP_LEADER_ELECTION',
   'lease-namespace': 'OCP_LEASE_NAMESPACE',
   'access-proxy-subresource': 'OCP_ACCESS_PROXY_SUBRESOURCE',
+  'allow-cross-namespace-secrets': 'OCP_ALLOW_CROSS_NAMESPACE_SECRETS',
+  'allow-connector-hosts': 'OCP_ALLOW_CONNECTOR_HOSTS',
 } as const;
 
 class UsageError extends Error {}
@@ -196,6 +202,10 @@ function kubernetesSettings(opt: (name: keyof typeof FLAGS) => string | undefine
     namespaces,
     proxyService: opt('proxy-service') ?? `oci-connector-proxy.${podNamespace}.svc.cluster.local`,
     leaderElection: parseBool('leader-election', opt('leader-election'), true),
+    translate: {
+      allowCrossNamespaceSecrets: parseBool('allow-cross-namespace-secrets', opt('allow-cross-namespace-secrets'), false),
+      allowHosts: parseBool('allow-connector-hosts', opt('allow-connector-hosts'), false),
+    },
     leaseNamespace: opt('lease-namespace') ?? podNamespace,
   };
 }
@@ -253,7 +263,7 @@ async function main(): Promise<void> {
   let health: { intervalMs: number; timeoutMs: number };
   let addressMode: 'host' | 'path';
   let servicePort: number;
-  let kube: { kc: KubeConfig; namespaces: string[]; proxyService: string; leaderElection: boolean; leaseNamespace: string } | undefined;
+  let kube: ReturnType<typeof kubernetesSettings> | undefined;
   const configFile = opt('config');
   const upstream = opt('upstream');
   const tokensFile = opt('access-tokens');
@@ -385,8 +395,12 @@ async function main(): Promise<void> {
       servicePort,
       proxyHost: opt('proxy-host') ?? kube.proxyService,
       leader,
+      translate: kube.translate,
     });
-    void controller.start().then(() => logger.info({ namespaces: kube.namespaces.length ? kube.namespaces : 'all' }, 'kubernetes source listed'));
+    controller.start().then(
+      () => logger.info({ namespaces: kube.namespaces.length ? kube.namespaces : 'all', listed: controller!.ready }, 'kubernetes source started'),
+      (err: unknown) => logger.error({ err: (err as Error)?.name }, 'kubernetes source failed to start'),
+    );
   }
 
   const watched = [configFile, tokensFile].filter((f): f is string => f !== undefined);

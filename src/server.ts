@@ -65,6 +65,10 @@ export function buildServer(options: ServerOptions): ProxyServer {
   const upstreamOptions = { ...DEFAULT_UPSTREAM_OPTIONS, ...options.upstream };
   const tokens = new TokenService({ max: options.tokenCacheSize ?? 10_000, timeout: upstreamOptions.tokenTimeout, now: options.now });
   let current = new ConnectorSet(options.connectors, upstreamOptions, tokens, options.defaultConnector);
+  const warnIgnoredHosts = (set: ConnectorSet): void => {
+    for (const entry of set.ignoredHosts) options.logger.warn({ host: entry }, 'spec.params hosts: name already belongs to another connector; ignored');
+  };
+  warnIgnoredHosts(current);
   const access = options.access ?? new AccessControl({ mode: 'none' });
   const health = options.health ? new HealthMonitor(options.health, options.logger) : undefined;
   const metrics = options.metrics === false ? undefined : new Metrics();
@@ -196,10 +200,11 @@ export function buildServer(options: ServerOptions): ProxyServer {
     connectors: () => current,
     async setConnectors(connectors) {
       const previous = current;
-      current = new ConnectorSet(connectors, upstreamOptions, tokens, options.defaultConnector);
+      current = new ConnectorSet(connectors, upstreamOptions, tokens, options.defaultConnector, previous);
+      warnIgnoredHosts(current);
       for (const key of previous.changedIn(current)) tokens.forgetConnector(key);
-      // Old clients close once their in-flight requests end (undici Agent.close waits for them).
-      void previous.close();
+      // Replaced clients close once the requests that chose them are done.
+      void previous.retireReplaced(current);
       void health?.update(current);
     },
     async close() {

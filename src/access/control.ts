@@ -54,10 +54,20 @@ export interface TokenReviewer {
 /** How long a positive Kubernetes answer is reused: revoked RBAC takes effect within this. */
 export const KUBERNETES_CACHE_TTL_MS = 10_000;
 export const KUBERNETES_CACHE_MAX = 10_000;
+/** How long a refused token is remembered as refused. */
+export const KUBERNETES_NEGATIVE_TTL_MS = 2_000;
 
 export type Decision = { allowed: true; subject: string | undefined } | { allowed: false; error: RegistryError };
 
 const ALLOWED_ANONYMOUS: Decision = { allowed: true, subject: undefined };
+
+/** ": Kubernetes API status N" for an API error, never the API's message or body (which can hold internals). */
+function apiStatus(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'number') return `: Kubernetes API status ${code}`;
+  if ((err as Error)?.name === 'TimeoutError') return ': no answer in time';
+  return '';
+}
 
 export function unauthorized(message: string, detail?: unknown): RegistryError {
   return new RegistryError(401, 'UNAUTHORIZED', message, detail, { 'www-authenticate': `Basic realm="${REALM}"` });
@@ -78,6 +88,9 @@ export class AccessControl {
   private readonly reviewed = new LRUCache<string, { subject: string; expires: number }>({ max: KUBERNETES_CACHE_MAX });
   private readonly now: () => number;
   private readonly inflight = new Map<string, Promise<Decision>>();
+  /** TokenReview answers per sha256(token): the user, or null for a refused token. */
+  private readonly users = new LRUCache<string, { user: User | null; expires: number }>({ max: KUBERNETES_CACHE_MAX });
+  private readonly authInflight = new Map<string, Promise<User | null>>();
 
   constructor(options: AccessOptions) {
     this.mode = options.mode;
@@ -93,10 +106,16 @@ export class AccessControl {
     this.tokens = tokens;
   }
 
-  /** The mode that applies to a connector: its own `access` parameter, else the process's. */
+  /**
+   * The mode that applies to a connector: its own `access` parameter, else the process's. A
+   * connector may turn access control on where the process has it off, or pick the other
+   * checking mode, but never turn it off: whoever writes a Connector must not be able to open
+   * its credentials to everyone who reaches the proxy.
+   */
   modeFor(c: Connector): AccessMode {
     const own = c.params['access'];
-    return own === 'none' || own === 'static' || own === 'kubernetes' ? own : this.mode;
+    if (own === 'static' || own === 'kubernetes') return own;
+    return this.mode;
   }
 
   /** True when some connector of the set needs a caller credential. */
@@ -118,9 +137,11 @@ export class AccessControl {
   }
 
   /** May the caller use connector `c`? Synchronous unless a Kubernetes review is needed. */
-  decide(credential: PresentedCredential, c: Connector): Decision | Promise<Decision> {
+  decide(presented: PresentedCredential | (() => PresentedCredential), c: Connector): Decision | Promise<Decision> {
     const mode = this.modeFor(c);
     if (mode === 'none') return ALLOWED_ANONYMOUS;
+    // Read only when needed: clients send credentials on every request even where none are asked for.
+    const credential = typeof presented === 'function' ? presented() : presented;
     const key = connectorKey(c);
     if (credential.kind === 'none') {
       return { allowed: false, error: unauthorized(`authentication required: connector ${key} needs a proxy token, sent as the Basic password or as a Bearer token`, { connector: key }) };
@@ -136,7 +157,7 @@ export class AccessControl {
     if (this.findToken(credential.caller.token)) return true;
     if (!this.reviewer) return false;
     try {
-      return (await this.reviewer.authenticate(credential.caller.token, AbortSignal.timeout(10_000))) !== undefined;
+      return (await this.user(this.reviewer, credential.caller.token)) !== null;
     } catch {
       return false;
     }
@@ -160,6 +181,29 @@ export class AccessControl {
     return { allowed: true, subject: `token:${t.id}` };
   }
 
+  /**
+   * Whose token this is (TokenReview), cached per token: positive answers for
+   * KUBERNETES_CACHE_TTL_MS, refusals for KUBERNETES_NEGATIVE_TTL_MS (so a stream of bad tokens
+   * does not become a stream of reviews), one review at a time per token.
+   */
+  private user(reviewer: TokenReviewer, token: string): Promise<User | null> {
+    const h = hashToken(token).toString('base64');
+    const cached = this.users.get(h);
+    if (cached && this.now() < cached.expires) return Promise.resolve(cached.user);
+    let running = this.authInflight.get(h);
+    if (!running) {
+      running = withTimeout(reviewer.authenticate(token, AbortSignal.timeout(REVIEW_TIMEOUT_MS)))
+        .then((u) => {
+          const user = u ?? null;
+          this.users.set(h, { user, expires: this.now() + (user ? KUBERNETES_CACHE_TTL_MS : KUBERNETES_NEGATIVE_TTL_MS) });
+          return user;
+        })
+        .finally(() => this.authInflight.delete(h));
+      this.authInflight.set(h, running);
+    }
+    return running;
+  }
+
   private decideKubernetes(caller: Caller, c: Connector): Decision | Promise<Decision> {
     const reviewer = this.reviewer;
     const key = connectorKey(c);
@@ -175,19 +219,18 @@ export class AccessControl {
     const running = this.inflight.get(cacheKey);
     if (running) return running;
     const review = (async (): Promise<Decision> => {
-      const signal = AbortSignal.timeout(10_000);
-      let user: Awaited<ReturnType<TokenReviewer['authenticate']>>;
+      let user: User | null;
       try {
-        user = await reviewer.authenticate(caller.token, signal);
+        user = await this.user(reviewer, caller.token);
       } catch (err) {
-        return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: token review failed: ${(err as Error).message}`) };
+        return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: token review failed${apiStatus(err)}`) };
       }
       if (!user) return { allowed: false, error: unauthorized('the ServiceAccount token is not valid', { connector: key }) };
       let allowed: boolean;
       try {
-        allowed = await reviewer.authorize(user, c, signal);
+        allowed = await withTimeout(reviewer.authorize(user, c, AbortSignal.timeout(REVIEW_TIMEOUT_MS)));
       } catch (err) {
-        return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: access review failed: ${(err as Error).message}`) };
+        return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: access review failed${apiStatus(err)}`) };
       }
       if (!allowed) return { allowed: false, error: new RegistryError(403, 'DENIED', `${user.username} may not get connector ${key}`, { connector: key }) };
       this.reviewed.set(cacheKey, { subject: user.username, expires: this.now() + KUBERNETES_CACHE_TTL_MS });
@@ -196,4 +239,18 @@ export class AccessControl {
     this.inflight.set(cacheKey, review);
     return review;
   }
+}
+
+type User = { username: string; uid?: string; groups?: string[] };
+
+const REVIEW_TIMEOUT_MS = 10_000;
+
+/** A review that does not answer in time is a failure, whether or not the client honours the signal. */
+function withTimeout<T>(p: Promise<T>, ms = REVIEW_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('review timed out'), { name: 'TimeoutError' })), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

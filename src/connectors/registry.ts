@@ -13,9 +13,16 @@ import { type Connector, connectorKey } from './model.ts';
  * `.svc` and `.svc.cluster.local`) and any listed in `spec.params hosts`. Lower case, no port.
  */
 export function hostNamesOf(c: Connector): string[] {
+  return [...serviceHostNames(c), ...extraHostNames(c)];
+}
+
+function serviceHostNames(c: Connector): string[] {
   const service = `c-${c.name}.${c.namespace}`;
-  const extra = (c.params['hosts'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-  return [service, `${service}.svc`, `${service}.svc.cluster.local`, ...extra];
+  return [service, `${service}.svc`, `${service}.svc.cluster.local`];
+}
+
+function extraHostNames(c: Connector): string[] {
+  return (c.params['hosts'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
 }
 
 /** The host part of a Host header, lower case, without the port. */
@@ -30,6 +37,11 @@ export function hostOnly(host: string | undefined): string {
 /** How a request's connector was chosen. */
 export type ResolvedBy = 'path' | 'host' | 'default';
 
+/** Same upstream, credentials and parameters: the same client serves both. */
+export function sameConnector(a: Connector, b: Connector): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
 export class ConnectorSet {
   readonly clients: ReadonlyMap<string, UpstreamClient>;
   /**
@@ -38,19 +50,39 @@ export class ConnectorSet {
    */
   readonly defaultClient: UpstreamClient | undefined;
   private readonly byHost: ReadonlyMap<string, UpstreamClient>;
+  /** `<connector>: <host>` entries of spec.params hosts that another connector already has. */
+  readonly ignoredHosts: readonly string[];
 
   /** `defaultKey`: `<ns>/<name>` of the default connector; ignored (see defaultMissing) when absent from the set. */
   readonly defaultKey: string | undefined;
 
-  constructor(connectors: readonly Connector[], options: UpstreamOptions, tokens: TokenService, defaultKey?: string) {
+  /**
+   * `previous`: the set this one replaces. Its clients are kept for connectors that did not
+   * change (their connection pools, learned challenges and health stay); see retireReplaced.
+   */
+  constructor(connectors: readonly Connector[], options: UpstreamOptions, tokens: TokenService, defaultKey?: string, previous?: ConnectorSet) {
     this.defaultKey = defaultKey;
     const clients = new Map<string, UpstreamClient>();
     const byHost = new Map<string, UpstreamClient>();
+    const ignored: string[] = [];
     for (const c of connectors) {
-      const client = new UpstreamClient(c, options, tokens);
+      const old = previous?.clients.get(connectorKey(c));
+      const client = old && sameConnector(old.connector, c) ? old : new UpstreamClient(c, options, tokens);
       clients.set(connectorKey(c), client);
-      for (const h of hostNamesOf(c)) if (!byHost.has(h)) byHost.set(h, client);
+      for (const h of serviceHostNames(c)) byHost.set(h, client);
     }
+    // Extra host names never take a name another connector's Service has, nor one an earlier
+    // connector listed: a connector cannot capture another's traffic.
+    for (const c of connectors) {
+      for (const h of extraHostNames(c)) {
+        if (byHost.has(h)) {
+          if (byHost.get(h)!.connector !== c) ignored.push(`${connectorKey(c)}: ${h}`);
+          continue;
+        }
+        byHost.set(h, clients.get(connectorKey(c))!);
+      }
+    }
+    this.ignoredHosts = ignored;
     this.clients = clients;
     this.byHost = byHost;
     this.defaultClient = defaultKey !== undefined ? clients.get(defaultKey) : clients.size === 1 ? clients.values().next().value : undefined;
@@ -105,6 +137,12 @@ export class ConnectorSet {
       }
     }
     return changed;
+  }
+
+  /** Retires this set's clients that `next` does not reuse (each closes once its requests are done). */
+  retireReplaced(next: ConnectorSet): Promise<void> {
+    const kept = new Set(next.clients.values());
+    return Promise.all([...this.clients.values()].filter((c) => !kept.has(c)).map((c) => c.retire())).then(() => undefined);
   }
 
   async close(): Promise<void> {

@@ -22,10 +22,14 @@ export interface ConnectorHealth {
   conditions: Condition[];
   /** When the last check finished (RFC 3339), if one has. */
   checkedAt: string | undefined;
+  /** False while the results are from before the connector last changed. */
+  fresh: boolean;
 }
 
 interface Entry {
   client: UpstreamClient;
+  /** The client the current results were measured with. */
+  checked: UpstreamClient | undefined;
   conditions: Condition[];
   checkedAt: string | undefined;
   running: Promise<void> | undefined;
@@ -60,9 +64,11 @@ export class HealthMonitor {
           { type: 'LivenessReady', status: 'Unknown', reason: 'Checking', message: 'the first check has not finished' },
           { type: 'AuthReady', status: 'Unknown', reason: 'Checking', message: 'the first check has not finished' },
         ];
-        e = { client, conditions: stamp([], [...checking, readyOf(checking)], this.now().toISOString()), checkedAt: undefined, running: undefined, again: false };
+        e = { client, checked: undefined, conditions: stamp([], [...checking, readyOf(checking)], this.now().toISOString()), checkedAt: undefined, running: undefined, again: false };
         this.entries.set(key, e);
       }
+      // A changed connector keeps its previous results until the new check is done (no flapping
+      // to Unknown); `fresh` says whether they are about the current one.
       e.client = client;
       checks.push(this.check(key));
     }
@@ -98,8 +104,9 @@ export class HealthMonitor {
         }
         const next = stamp(e.conditions, [...observed, readyOf(observed)], this.now().toISOString());
         this.logTransitions(key, e.conditions, next);
-        const changed = JSON.stringify(next) !== JSON.stringify(e.conditions);
+        const changed = JSON.stringify(next) !== JSON.stringify(e.conditions) || e.checked !== client;
         e.conditions = next;
+        e.checked = client;
         if (changed) for (const l of this.listeners) l(key);
         e.checkedAt = this.now().toISOString();
       } while (e.again && !this.closed && this.entries.get(key) === e);
@@ -110,14 +117,14 @@ export class HealthMonitor {
     return e.running;
   }
 
-  /** Calls `listener` with a connector's key whenever its conditions change. */
+  /** Calls `listener` with a connector's key whenever its conditions change, or become fresh again. */
   onChange(listener: (key: string) => void): void {
     this.listeners.push(listener);
   }
 
   status(key: string): ConnectorHealth | undefined {
     const e = this.entries.get(key);
-    return e && { conditions: e.conditions, checkedAt: e.checkedAt };
+    return e && { conditions: e.conditions, checkedAt: e.checkedAt, fresh: e.checkedAt === undefined || e.checked === e.client };
   }
 
   close(): void {

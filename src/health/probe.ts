@@ -33,6 +33,15 @@ export function secretCondition(client: UpstreamClient): Observed {
 
 /** Runs the checks; never throws. */
 export async function probe(client: UpstreamClient, timeoutMs: number): Promise<Observed[]> {
+  client.acquire();
+  try {
+    return await probeHeld(client, timeoutMs);
+  } finally {
+    client.release();
+  }
+}
+
+async function probeHeld(client: UpstreamClient, timeoutMs: number): Promise<Observed[]> {
   const signal = AbortSignal.timeout(timeoutMs);
   const origin = client.connector.upstreamOrigin;
   const secret = secretCondition(client);

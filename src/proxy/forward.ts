@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import { upstreamRepository } from '../connectors/model.ts';
 import { type AccessControl, type Decision, unauthorized } from '../access/control.ts';
-import { presentedCredential } from '../access/credential.ts';
+import { type PresentedCredential, presentedCredential } from '../access/credential.ts';
 import type { ConnectorSet } from '../connectors/registry.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RegistryError } from '../distribution/errors.ts';
@@ -94,6 +94,7 @@ export function createForwarder(deps: ForwardDeps) {
     let client: UpstreamClient | undefined;
     let failure: string | undefined;
     let counted = false;
+    let held: UpstreamClient | undefined;
     const abort = new AbortController();
 
     res.once('close', () => {
@@ -116,6 +117,7 @@ export function createForwarder(deps: ForwardDeps) {
       if (failure !== undefined || !res.writableFinished) log.warn(line, 'request');
       else log.info(line, 'request');
       deps.metrics?.finished(line, counted);
+      if (held) held.release();
     });
 
     const fail = (err: RegistryError): void => {
@@ -140,11 +142,14 @@ export function createForwarder(deps: ForwardDeps) {
       fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
       return;
     }
-    const credential = presentedCredential(req.rawHeaders);
+    let presented: PresentedCredential | undefined;
+    const credential = (): PresentedCredential => (presented ??= presentedCredential(req.rawHeaders));
     try {
       const resolved = set.resolveWithReason(route.selector, req.headers.host);
       client = resolved.client;
       resolvedBy = resolved.by;
+      held = client;
+      held.acquire();
       if (deps.metrics) {
         deps.metrics.started(client.key);
         counted = true;
@@ -165,10 +170,10 @@ export function createForwarder(deps: ForwardDeps) {
         writeBase(res, method);
         return;
       }
-      void deps.access.authenticated(credential).then((ok) => {
+      void deps.access.authenticated(credential()).then((ok) => {
         if (res.destroyed) return;
         if (ok) writeBase(res, method);
-        else fail(unauthorized(credential.kind === 'none' ? 'authentication required: send a proxy token as the Basic password or as a Bearer token' : 'the proxy token is not valid'));
+        else fail(unauthorized(credential().kind === 'none' ? 'authentication required: send a proxy token as the Basic password or as a Bearer token' : 'the proxy token is not valid'));
       });
     }
 

@@ -90,6 +90,33 @@ export class UpstreamClient {
     return res.statusCode;
   }
 
+  private inflight = 0;
+  private retiring: Promise<void> | undefined;
+  private retired: (() => void) | undefined;
+
+  /** A request is using this client (from choosing it until its answer is done). */
+  acquire(): void {
+    this.inflight++;
+  }
+
+  release(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.retired) this.retired();
+  }
+
+  /**
+   * Closes the client once no request holds it: a connector-set swap must not fail requests
+   * that chose this client but have not reached the upstream yet (a manifest body still
+   * arriving, an access review, a token exchange).
+   */
+  retire(): Promise<void> {
+    this.retiring ??= new Promise<void>((resolve) => {
+      this.retired = resolve;
+      if (this.inflight === 0) resolve();
+    }).then(() => this.agent.close());
+    return this.retiring;
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }

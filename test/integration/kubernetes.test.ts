@@ -230,6 +230,35 @@ describe('connectors from the cluster', () => {
   });
 });
 
+describe('what a Connector author cannot do', () => {
+  it('use a Secret of another namespace (SecretNotAllowed, not served)', async () => {
+    fake.put(connector('team-b', 'borrower', secure.url, { auth: { name: 'tokenAuth', secretRef: { name: 'creds', namespace: 'team-a' } } }));
+    await waitFor('SecretNotAllowed', async () => cond('team-b', 'borrower', 'SecretReady')?.reason === 'SecretNotAllowed', 10_000);
+    expect(cond('team-b', 'borrower', 'SecretReady')).toMatchObject({ status: 'False', message: expect.stringContaining('team-a/creds is in another namespace') });
+    expect(cond('team-b', 'borrower', 'Ready')).toMatchObject({ status: 'False', reason: 'SecretNotAllowed' });
+    expect(proxy.server.connectors().clients.has('team-b/borrower')).toBe(false);
+  });
+
+  it('claim another host name with spec.params hosts (ignored in a cluster), or turn access control off', async () => {
+    fake.put(connector('aaa', 'evil', open.url, { params: [{ name: 'hosts', value: 'c-secure.team-a.svc.cluster.local,registry.example.com' }, { name: 'access', value: 'none' }] }));
+    await waitFor('served', async () => proxy.server.connectors().clients.has('aaa/evil'), 10_000);
+    expect(proxy.server.connectors().clients.get('aaa/evil')!.connector.params['hosts']).toBeUndefined();
+    const res = await http(`${proxy.url}/v2/team/app/manifests/v1`, { headers: { accept: MT, host: 'registry.example.com' } });
+    expect(res.status).toBe(404); // the name picks nothing
+    const strict = new AccessControl({ mode: 'kubernetes', reviewer: new KubernetesReviewer({ kubeConfig: kc, checkProxySubresource: false }) });
+    expect(strict.modeFor(proxy.server.connectors().clients.get('aaa/evil')!.connector)).toBe('kubernetes');
+    fake.remove(API, 'Connector', 'aaa', 'evil');
+  });
+
+  it('take over a Service of the same name that the proxy did not make', async () => {
+    fake.put({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'team-c', name: 'c-api' }, spec: { type: 'ClusterIP', ports: [{ port: 443 }] } });
+    fake.put(connector('team-c', 'api', open.url));
+    await waitFor('ProxyServiceReady False', async () => cond('team-c', 'api', 'ProxyServiceReady')?.status === 'False', 10_000);
+    expect(cond('team-c', 'api', 'ProxyServiceReady')).toMatchObject({ reason: 'ProxyServiceNotFound', message: 'service team-c/c-api exists and is not managed by oci-connector-proxy' });
+    expect(fake.get('v1', 'Service', 'team-c', 'c-api')!.spec).toMatchObject({ type: 'ClusterIP' });
+  });
+});
+
 describe('access control: kubernetes', () => {
   it('a ServiceAccount token allowed to get the Connector passes; others are refused; positive answers are cached', async () => {
     const access = new AccessControl({ mode: 'kubernetes', reviewer: new KubernetesReviewer({ kubeConfig: kc, checkProxySubresource: false }) });

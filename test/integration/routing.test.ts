@@ -16,6 +16,7 @@ import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/pr
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { run, skopeo } from '../helpers/tools.ts';
+import { Readable } from 'node:stream';
 
 const USER = { username: 'router', password: 'router-Pa55word' };
 let ts: TokenServer;
@@ -167,5 +168,38 @@ describe('live reconfiguration', () => {
       anonymousConnector(open.url, 'open'),
       { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
     ]);
+  });
+
+  it('a manifest PUT whose body is still arriving survives a swap that keeps its connector', async () => {
+    const image = makeImage('amd64', [1_000]);
+    const layout = writeLayout([image], 'v1');
+    cleanup.push(layout.dir);
+    const push = await skopeo(['copy', '--dest-tls-verify=false', layout.ref, `docker://${proxy.host}/namespaces/default/connectors/open/team/swap:v1`]);
+    expect(push.code, push.stderr).toBe(0);
+    const half = Math.floor(image.manifest.length / 2);
+    let sendRest: () => void = () => {};
+    const body = Readable.from(
+      (async function* () {
+        yield image.manifest.subarray(0, half);
+        await new Promise<void>((r) => (sendRest = r));
+        yield image.manifest.subarray(half);
+      })(),
+    );
+    const put = request(`${proxy.url}/v2/namespaces/default/connectors/open/team/swap/manifests/v2`, {
+      method: 'PUT',
+      headers: { 'content-type': MT, 'content-length': String(image.manifest.length) },
+      body,
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    // The same connectors again (as a reload of an unrelated change does).
+    await proxy.server.setConnectors([
+      anonymousConnector(open.url, 'open'),
+      { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
+    ]);
+    sendRest();
+    const res = await put;
+    const text = await res.body.text();
+    expect(res.statusCode, text).toBe(201);
+    expect(res.headers['docker-content-digest']).toBe(image.manifestDigest);
   });
 });

@@ -11,8 +11,8 @@ import type { Observed } from '../../health/conditions.ts';
 import type { ProxyServer } from '../../server.ts';
 import type { LeaderElector } from './lease.ts';
 import { KubernetesSource } from './source.ts';
-import { desiredStatus, keyOf, sameStatus, type Translation } from './translate.ts';
-import { ServiceWriter, StatusWriter } from './writers.ts';
+import { desiredStatus, keyOf, sameStatus, type TranslateOptions, type Translation } from './translate.ts';
+import { identityOf, ServiceWriter, StatusWriter } from './writers.ts';
 
 export interface KubernetesControllerOptions {
   kubeConfig: KubeConfig;
@@ -31,6 +31,7 @@ export interface KubernetesControllerOptions {
   /** Full re-check of Services and statuses: default 5 minutes. */
   resyncMs?: number;
   debounceMs?: number;
+  translate?: TranslateOptions;
 }
 
 export class KubernetesController {
@@ -41,7 +42,6 @@ export class KubernetesController {
   private syncing: Promise<void> | undefined;
   private again = false;
   private resync: NodeJS.Timeout | undefined;
-  private listed = false;
   private stopped = false;
 
   constructor(options: KubernetesControllerOptions) {
@@ -53,6 +53,7 @@ export class KubernetesController {
       namespaces: options.namespaces,
       log: options.log,
       debounceMs: options.debounceMs,
+      translate: options.translate,
       onChange: (connectors) => {
         void options.server.setConnectors(connectors);
         this.requestSync();
@@ -61,20 +62,21 @@ export class KubernetesController {
     options.server.health?.onChange(() => this.requestSync());
     options.leader?.onChange((leading) => {
       if (leading) {
+        // Another replica may have written since this one last led.
         this.services.reset();
+        this.statuses.reset();
         this.requestSync();
       }
     });
   }
 
-  /** True once every informer has listed once. */
+  /** True once every informer has listed successfully. */
   get ready(): boolean {
-    return this.listed;
+    return this.source.listed;
   }
 
   async start(): Promise<void> {
     await this.source.start();
-    this.listed = true;
     this.o.leader?.start();
     const every = this.o.resyncMs ?? 300_000;
     this.resync = setInterval(() => {
@@ -113,13 +115,15 @@ export class KubernetesController {
   }
 
   private async syncOnce(): Promise<void> {
-    if (!this.leading() || !this.listed) return;
+    if (!this.leading() || !this.source.listed) return;
     const now = new Date().toISOString();
     const translations = this.source.translations;
-    const keys = new Set(translations.map((t) => t.key));
-    this.statuses.retain(keys);
-    this.services.retain(keys);
-    for (const t of translations) await this.syncOne(t, now);
+    this.statuses.retain(new Set(translations.map((t) => identityOf(t.object))));
+    this.services.retain(new Set(translations.map((t) => t.key)));
+    for (const t of translations) {
+      if (!this.leading() || this.stopped) return; // leadership can go mid-sync
+      await this.syncOne(t, now);
+    }
   }
 
   private async syncOne(t: Translation, now: string): Promise<void> {
@@ -133,10 +137,14 @@ export class KubernetesController {
     }
     const url = proxyAddress(c, this.o.addressMode, this.o.proxyHost, this.o.servicePort).url;
     const key = keyOf(t.object);
-    const written = this.statuses.lastWritten(key);
+    const health = this.o.server.health?.status(key);
+    // Results from before the Connector changed would be written under its new generation:
+    // wait for the check of the new spec (it triggers another sync).
+    if (t.connector && health && !health.fresh) return;
+    const written = this.statuses.lastWritten(t.object);
     // What we wrote last is at least as new as what the watch has shown.
     const known: Translation = written ? { ...t, object: { ...t.object, status: written as unknown as Record<string, unknown> } } : t;
-    const next = desiredStatus({ translation: known, health: this.o.server.health?.status(key)?.conditions, service, url, now });
+    const next = desiredStatus({ translation: known, health: health?.conditions, service, url, now });
     if (sameStatus(known.object, next)) return;
     await this.statuses.write(t.object, next);
   }

@@ -5,10 +5,11 @@
  * (debounced) and handed on; a connector whose Secret is missing is not served at all.
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, ListWatch, Watch } from '@kubernetes/client-node';
+import { statusCode } from './writers.ts';
 import type { Logger } from 'pino';
 import type { Connector } from '../../connectors/model.ts';
 import { SECRET_TYPE } from '../../connectors/parse.ts';
-import { CONNECTOR_GROUP, CONNECTOR_PLURAL, CONNECTOR_VERSION, isOciConnector, type KubeObject, keyOf, translate, type Translation } from './translate.ts';
+import { CONNECTOR_GROUP, CONNECTOR_PLURAL, CONNECTOR_VERSION, isOciConnector, type KubeObject, keyOf, translate, type TranslateOptions, type Translation } from './translate.ts';
 
 export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
@@ -20,6 +21,7 @@ export interface KubernetesSourceOptions {
   debounceMs?: number;
   /** Longest back-off between failed list/watch attempts: default 30 s. */
   maxBackoffMs?: number;
+  translate?: TranslateOptions;
 }
 
 type Informer = ListWatch<KubeObject>;
@@ -32,6 +34,7 @@ export class KubernetesSource {
   private stopped = false;
   private lastFingerprint: string | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly listedPaths = new Set<string>();
   translations: Translation[] = [];
 
   constructor(options: KubernetesSourceOptions) {
@@ -45,43 +48,56 @@ export class KubernetesSource {
     const group = { group: CONNECTOR_GROUP, version: CONNECTOR_VERSION, plural: CONNECTOR_PLURAL };
     const scopes = options.namespaces.length ? options.namespaces : [undefined];
     for (const ns of scopes) {
-      const connectors = ns
-        ? new ListWatch<KubeObject>(`${base}/namespaces/${ns}/${CONNECTOR_PLURAL}`, watch, () => custom.listNamespacedCustomObject({ ...group, namespace: ns }) as Promise<KubernetesListObject<KubeObject>>, false)
-        : new ListWatch<KubeObject>(`${base}/${CONNECTOR_PLURAL}`, watch, () => custom.listClusterCustomObject(group) as Promise<KubernetesListObject<KubeObject>>, false);
-      const secrets = ns
-        ? new ListWatch<KubeObject>(`/api/v1/namespaces/${ns}/secrets`, watch, () => core.listNamespacedSecret({ namespace: ns, fieldSelector: secretSelector }) as Promise<KubernetesListObject<KubeObject>>, false, undefined, secretSelector)
-        : new ListWatch<KubeObject>('/api/v1/secrets', watch, () => core.listSecretForAllNamespaces({ fieldSelector: secretSelector }) as Promise<KubernetesListObject<KubeObject>>, false, undefined, secretSelector);
-      this.connectorInformers.push(connectors);
-      this.secretInformers.push(secrets);
+      const connectorPath = ns ? `${base}/namespaces/${ns}/${CONNECTOR_PLURAL}` : `${base}/${CONNECTOR_PLURAL}`;
+      const secretPath = ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets';
+      this.connectorInformers.push(
+        this.informer(connectorPath, watch, () => (ns ? custom.listNamespacedCustomObject({ ...group, namespace: ns }) : custom.listClusterCustomObject(group)), undefined),
+      );
+      this.secretInformers.push(
+        this.informer(secretPath, watch, () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: secretSelector }) : core.listSecretForAllNamespaces({ fieldSelector: secretSelector })), secretSelector),
+      );
     }
   }
 
-  /** Starts every informer; resolves once each has listed once. */
+  /**
+   * One informer. Its list function is ours, so a successful list is seen: it marks the informer
+   * listed (readiness) and resets the back-off; a failure (the informer then stops) is retried
+   * after a back-off that doubles from 0.5 s up to maxBackoffMs.
+   */
+  private informer(path: string, watch: Watch, list: () => Promise<unknown>, fieldSelector: string | undefined): Informer {
+    let backoff = 0;
+    const listed = async (): Promise<KubernetesListObject<KubeObject>> => {
+      const result = (await list()) as KubernetesListObject<KubeObject>;
+      backoff = 0;
+      this.listedPaths.add(path);
+      return result;
+    };
+    const inf = new ListWatch<KubeObject>(path, watch, listed, false, undefined, fieldSelector);
+    inf.on('add', () => this.changed());
+    inf.on('update', () => this.changed());
+    inf.on('delete', () => this.changed());
+    inf.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      backoff = Math.min(backoff ? backoff * 2 : 500, this.o.maxBackoffMs ?? 30_000);
+      this.o.log.warn({ resource: path, status: statusCode(err), retryInMs: backoff }, 'kubernetes list/watch failed; retrying');
+      const t = setTimeout(() => {
+        this.retryTimers.delete(t);
+        if (!this.stopped) inf.start().catch(() => {});
+      }, backoff);
+      t.unref();
+      this.retryTimers.add(t);
+    });
+    return inf;
+  }
+
+  /** True once every informer has listed successfully at least once. */
+  get listed(): boolean {
+    return this.listedPaths.size === this.connectorInformers.length + this.secretInformers.length;
+  }
+
+  /** Starts every informer (a failed first list is retried in the background). */
   async start(): Promise<void> {
-    const all = [...this.connectorInformers, ...this.secretInformers];
-    for (const inf of all) {
-      let backoff = 0;
-      const what = inf === undefined ? '' : (inf as unknown as { path: string }).path;
-      inf.on('add', () => this.changed());
-      inf.on('update', () => this.changed());
-      inf.on('delete', () => this.changed());
-      inf.on('connect', () => {
-        backoff = 0;
-      });
-      inf.on('error', (err: unknown) => {
-        if (this.stopped) return;
-        backoff = Math.min(backoff ? backoff * 2 : 500, this.o.maxBackoffMs ?? 30_000);
-        const e = err as { statusCode?: number; code?: number; message?: string };
-        this.o.log.warn({ resource: what, status: e?.statusCode ?? e?.code, err: e?.message, retryInMs: backoff }, 'kubernetes list/watch failed; retrying');
-        const t = setTimeout(() => {
-          this.retryTimers.delete(t);
-          if (!this.stopped) void inf.start().catch(() => {});
-        }, backoff);
-        t.unref();
-        this.retryTimers.add(t);
-      });
-    }
-    await Promise.all(all.map((inf) => inf.start()));
+    await Promise.all([...this.connectorInformers, ...this.secretInformers].map((inf) => inf.start().catch(() => {})));
     this.rebuild();
   }
 
@@ -101,14 +117,20 @@ export class KubernetesSource {
   private changed(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.rebuild(), this.o.debounceMs ?? 100);
+    this.timer = setTimeout(() => {
+      try {
+        this.rebuild();
+      } catch (err) {
+        this.o.log.error({ err: (err as Error).name }, 'kubernetes source: could not rebuild the connector set; keeping the previous one');
+      }
+    }, this.o.debounceMs ?? 100);
     this.timer.unref();
   }
 
   /** Translates the cached objects into a connector set; hands it on when it changed (or the translations did). */
   rebuild(): void {
     const objects = this.connectorObjects().sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
-    const translations = objects.map((o) => translate(o, (ns, n) => this.secret(ns, n)));
+    const translations = objects.map((o) => translate(o, (ns, n) => this.secret(ns, n), this.o.translate));
     this.translations = translations;
     const connectors = translations.flatMap((t) => (t.connector ? [t.connector] : []));
     const fingerprint = JSON.stringify([connectors, translations.map((t) => [t.key, t.object.metadata?.generation, t.secret, 'problem' in t ? t.problem : null])]);

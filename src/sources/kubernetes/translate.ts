@@ -48,12 +48,35 @@ export type Translation =
  * condition that says why (SecretNotFound, or the spec problem). A missing Secret never falls
  * back to anonymous access or to stale credentials.
  */
-export function translate(object: KubeObject, secretOf: (namespace: string, name: string) => KubeObject | undefined): Translation {
+export interface TranslateOptions {
+  /**
+   * Let a Connector use a Secret in another namespace (`secretRef.namespace`). Off by default:
+   * whoever may create a Connector could otherwise send any namespace's registry password to a
+   * host of their choosing.
+   */
+  allowCrossNamespaceSecrets?: boolean;
+  /**
+   * Honour `spec.params[hosts]` (extra host names that pick the connector). Off by default in a
+   * cluster: any Connector author could claim a name other workloads use.
+   */
+  allowHosts?: boolean;
+}
+
+export function translate(object: KubeObject, secretOf: (namespace: string, name: string) => KubeObject | undefined, options: TranslateOptions = {}): Translation {
   const key = keyOf(object);
   const namespace = object.metadata?.namespace ?? 'default';
   const ref = secretRefOf(object as Record<string, unknown>, namespace);
   let secretObj: KubeObject | undefined;
   let secret: Observed = { type: 'SecretReady', status: 'True', reason: 'SecretOptional', message: 'the connector has no secret; the registry is used anonymously' };
+  if (ref && ref.namespace !== namespace && !options.allowCrossNamespaceSecrets) {
+    return {
+      key,
+      object,
+      connector: undefined,
+      secret: { type: 'SecretReady', status: 'False', reason: 'SecretNotAllowed', message: `secret ${ref.namespace}/${ref.name} is in another namespace; the proxy refuses cross-namespace secrets (--allow-cross-namespace-secrets)` },
+      problem: undefined,
+    };
+  }
   if (ref) {
     secretObj = secretOf(ref.namespace, ref.name);
     if (!secretObj) {
@@ -63,6 +86,10 @@ export function translate(object: KubeObject, secretOf: (namespace: string, name
   }
   try {
     const connector = connectorFromObject(object as Record<string, unknown>, secretObj as Record<string, unknown> | undefined, `Connector ${key}`);
+    if (!options.allowHosts && connector.params['hosts'] !== undefined) {
+      const { hosts: _ignored, ...params } = connector.params;
+      return { key, object, connector: { ...connector, params }, secret };
+    }
     return { key, object, connector, secret };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

@@ -6,7 +6,7 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Observed } from '../../health/conditions.ts';
-import { CONNECTOR_GROUP, CONNECTOR_PLURAL, CONNECTOR_VERSION, type ConnectorStatus, type KubeObject, keyOf, proxyService, serviceMatches } from './translate.ts';
+import { CONNECTOR_GROUP, CONNECTOR_PLURAL, CONNECTOR_VERSION, type ConnectorStatus, type KubeObject, keyOf, MANAGED_BY, proxyService, serviceMatches } from './translate.ts';
 
 export const statusCode = (err: unknown): number | undefined =>
   err instanceof ApiException ? err.code : typeof (err as { code?: unknown })?.code === 'number' ? ((err as { code: number }).code) : undefined;
@@ -24,6 +24,9 @@ export async function withRetries<T>(what: () => Promise<T>, attempts = 4, delay
     }
   }
 }
+
+/** A Connector object's identity: a Connector deleted and created again under the same name is another one. */
+export const identityOf = (o: KubeObject): string => `${keyOf(o)}#${o.metadata?.uid ?? ''}`;
 
 export class StatusWriter {
   private readonly custom: CustomObjectsApi;
@@ -44,8 +47,9 @@ export class StatusWriter {
   /** Patches the object's status to `next` (a JSON merge patch of `status`). */
   async write(object: KubeObject, next: ConnectorStatus): Promise<void> {
     const key = keyOf(object);
+    const id = identityOf(object);
     const body = JSON.stringify(next);
-    if (this.written.get(key)?.body === body) return;
+    if (this.written.get(id)?.body === body) return;
     const m = object.metadata ?? {};
     await withRetries(() =>
       this.custom.patchNamespacedCustomObjectStatus(
@@ -54,14 +58,14 @@ export class StatusWriter {
       ),
     );
     this.writes++;
-    this.written.set(key, { body, status: next });
+    this.written.set(id, { body, status: next });
     const ready = next.conditions.find((c) => c.type === 'Ready');
     this.log.info({ connector: key, ready: ready?.status, reason: ready?.reason || undefined }, 'connector status written');
   }
 
-  /** The status this replica last wrote for a Connector, if any. */
-  lastWritten(key: string): ConnectorStatus | undefined {
-    return this.written.get(key)?.status;
+  /** The status this replica last wrote for this Connector object (same uid), if any. */
+  lastWritten(object: KubeObject): ConnectorStatus | undefined {
+    return this.written.get(identityOf(object))?.status;
   }
 
   /** Forgets Connectors that are gone. */
@@ -107,8 +111,10 @@ export class ServiceWriter {
           return;
         }
         if (serviceMatches(existing as KubeObject, wanted)) return;
-        const foreign = existing.metadata?.ownerReferences?.find((r) => r.controller && !(r.kind === 'Connector' && r.name === connector.metadata?.name));
-        if (foreign) throw new Error(`service ${namespace}/${name} exists and is controlled by ${foreign.kind} ${foreign.name}`);
+        // Only Services this proxy made are changed: never someone else's that happens to be called c-<name>.
+        if (existing.metadata?.labels?.['app.kubernetes.io/managed-by'] !== MANAGED_BY) {
+          throw new Error(`service ${namespace}/${name} exists and is not managed by ${MANAGED_BY}`);
+        }
         const body = { ...(wanted as V1Service), metadata: { ...wanted.metadata, resourceVersion: existing.metadata?.resourceVersion } } as V1Service;
         await this.core.replaceNamespacedService({ namespace, name, body });
         this.log.info({ connector: key, service: `${namespace}/${name}` }, 'proxy service updated');

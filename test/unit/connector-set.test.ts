@@ -1,0 +1,52 @@
+/** ConnectorSet: host names a connector cannot take from another, and clients kept across swaps. */
+import { describe, expect, it } from 'vitest';
+import type { Connector } from '../../src/connectors/model.ts';
+import { ConnectorSet } from '../../src/connectors/registry.ts';
+import { DEFAULT_UPSTREAM_OPTIONS } from '../../src/upstream/client.ts';
+import { TokenService } from '../../src/upstream/token.ts';
+
+const tokens = new TokenService({ max: 10, timeout: 1000 });
+const c = (name: string, params: Record<string, string> = {}, address = 'http://127.0.0.1:1'): Connector => ({
+  namespace: 'default',
+  name,
+  address,
+  upstreamOrigin: address,
+  dockerHub: false,
+  credentials: undefined,
+  healthRepository: undefined,
+  params,
+});
+const set = (cs: Connector[], previous?: ConnectorSet) => new ConnectorSet(cs, DEFAULT_UPSTREAM_OPTIONS, tokens, undefined, previous);
+
+describe('host names', () => {
+  it('a Service name always belongs to its connector; a colliding extra host is ignored and reported', () => {
+    const s = set([c('aaa', { hosts: 'c-zzz.default.svc.cluster.local, shared.example' }), c('zzz', { hosts: 'shared.example' })]);
+    expect(s.resolve(undefined, 'c-zzz.default.svc.cluster.local').key).toBe('default/zzz');
+    expect(s.resolve(undefined, 'shared.example:5000').key).toBe('default/aaa');
+    expect(s.ignoredHosts).toEqual(['default/aaa: c-zzz.default.svc.cluster.local', 'default/zzz: shared.example']);
+    void s.close();
+  });
+});
+
+describe('clients across swaps', () => {
+  it('an unchanged connector keeps its client; a changed one gets a new client; replaced clients close only when released', async () => {
+    const first = set([c('a'), c('b')]);
+    const a = first.clients.get('default/a')!;
+    const b = first.clients.get('default/b')!;
+    b.acquire(); // a request chose b and has not reached the upstream yet
+    const second = set([c('a'), c('b', {}, 'http://127.0.0.1:2')], first);
+    expect(second.clients.get('default/a')).toBe(a);
+    expect(second.clients.get('default/b')).not.toBe(b);
+    let closed = false;
+    const retired = first.retireReplaced(second).then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    expect(a.agent.closed).toBe(false);
+    b.release();
+    await retired;
+    expect(closed).toBe(true);
+    expect(b.agent.closed).toBe(true);
+    expect(a.agent.closed).toBe(false);
+    await second.close();
+  });
+});
