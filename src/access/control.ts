@@ -63,9 +63,9 @@ const ALLOWED_ANONYMOUS: Decision = { allowed: true, subject: undefined };
 
 /** ": Kubernetes API status N" for an API error, never the API's message or body (which can hold internals). */
 function apiStatus(err: unknown): string {
+  if ((err as Error)?.name === 'TimeoutError') return ': no answer in time'; // before code: a DOMException has code 23
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'number') return `: Kubernetes API status ${code}`;
-  if ((err as Error)?.name === 'TimeoutError') return ': no answer in time';
   return '';
 }
 
@@ -233,7 +233,9 @@ export class AccessControl {
         return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: access review failed${apiStatus(err)}`) };
       }
       if (!allowed) return { allowed: false, error: new RegistryError(403, 'DENIED', `${user.username} may not get connector ${key}`, { connector: key }) };
-      this.reviewed.set(cacheKey, { subject: user.username, expires: this.now() + KUBERNETES_CACHE_TTL_MS });
+      // Never beyond the TokenReview's own expiry: a revoked token stops working within the TTL.
+      const tokenExpires = this.users.get(hashToken(caller.token).toString('base64'))?.expires ?? this.now();
+      this.reviewed.set(cacheKey, { subject: user.username, expires: Math.min(tokenExpires, this.now() + KUBERNETES_CACHE_TTL_MS) });
       return { allowed: true, subject: user.username };
     })().finally(() => this.inflight.delete(cacheKey));
     this.inflight.set(cacheKey, review);

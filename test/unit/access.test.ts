@@ -9,6 +9,7 @@ import {
   type Decision,
   hashToken,
   KUBERNETES_CACHE_TTL_MS,
+  KUBERNETES_NEGATIVE_TTL_MS,
   type TokenReviewer,
 } from '../../src/access/control.ts';
 import { type PresentedCredential, presentedCredential } from '../../src/access/credential.ts';
@@ -122,6 +123,8 @@ describe('AccessControl: mode none', () => {
 
   it('an unknown access value falls back to the process mode', () => {
     expect(ac.modeFor(conn('ns', 'x', { access: 'bogus' }))).toBe('none');
+    expect(ac.modeFor(conn('ns', 'x', { access: 'none' }))).toBe('none');
+    expect(ac.modeFor(conn('ns', 'x', { access: 'static' }))).toBe('static');
     expect(ac.modeFor(conn('ns', 'x', { access: 'kubernetes' }))).toBe('kubernetes');
   });
 });
@@ -207,13 +210,38 @@ describe('AccessControl: mode static', () => {
     expect(view(sync(ac.decide(caller(TOKEN_A), a)))).toEqual({ allowed: true, subject: 'token:sec/only-a' });
   });
 
-  it('a connector with access=none is open under static mode', () => {
+  it('access=none on a connector is ignored under static mode: it still needs a token', () => {
     const open = conn('ns', 'open', { access: 'none' });
-    expect(view(sync(ac.decide(NONE, open)))).toEqual({ allowed: true, subject: undefined });
-    expect(view(sync(ac.decide(caller('junk'), open)))).toEqual({ allowed: true, subject: undefined });
+    expect(ac.modeFor(open)).toBe('static');
+    expect(ac.modeFor(conn('ns', 'k', { access: 'kubernetes' }))).toBe('kubernetes');
+    expect(view(sync(ac.decide(NONE, open)))).toEqual({
+      allowed: false,
+      status: 401,
+      code: 'UNAUTHORIZED',
+      message: 'authentication required: connector ns/open needs a proxy token, sent as the Basic password or as a Bearer token',
+      detail: { connector: 'ns/open' },
+      headers: CHALLENGE,
+    });
+    expect(view(sync(ac.decide(caller('junk'), open)))).toEqual({
+      allowed: false,
+      status: 401,
+      code: 'UNAUTHORIZED',
+      message: 'the proxy token is not valid',
+      detail: { connector: 'ns/open' },
+      headers: CHALLENGE,
+    });
+    expect(view(sync(ac.decide(caller(TOKEN_A), open)))).toEqual({
+      allowed: false,
+      status: 403,
+      code: 'DENIED',
+      message: 'proxy token sec/only-a may not use connector ns/open',
+      detail: { connector: 'ns/open' },
+      headers: {},
+    });
+    expect(view(sync(ac.decide(caller(TOKEN_NS), open)))).toEqual({ allowed: true, subject: 'token:sec/ns-wide' });
   });
 
-  it('required() is true under static mode, even when every connector is open', () => {
+  it('required() is true under static mode, whatever access the connectors ask for', () => {
     expect(ac.required([conn('ns', 'open', { access: 'none' })])).toBe(true);
     expect(ac.required([])).toBe(true);
   });
@@ -325,7 +353,10 @@ describe('AccessControl: mode kubernetes', () => {
     await ac.decide(caller('sa-token-alice'), a);
     expect(view(await ac.decide(caller('sa-token-alice'), b))).toEqual({ allowed: true, subject: ALICE });
     expect(view(await ac.decide(caller('sa-token-alice-2'), a))).toEqual({ allowed: true, subject: ALICE });
-    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-alice', 'sa-token-alice-2']);
+    // the TokenReview is cached per token (one for sa-token-alice across both connectors),
+    // the SubjectAccessReview per token and connector
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-alice-2']);
+    expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/a`, `${ALICE} ns/b`, `${ALICE} ns/a`]);
   });
 
   it('the entry expires on the injected clock (no cache read since it was stored)', async () => {
@@ -338,10 +369,8 @@ describe('AccessControl: mode kubernetes', () => {
     expect(reviewer.authenticateCalls).toHaveLength(2);
   });
 
-  // BUG (src/access/control.ts, the LRUCache options in the constructor): lru-cache memoises
-  // perf.now() for ttlResolution (default 1) real milliseconds after any cache read, so an
-  // injected clock that moves past the TTL right after a cache hit is not seen: the stale entry
-  // is served. Remove `.fails` when the cache is built with `ttlResolution: 0`.
+  // Expiry is checked against the injected clock on every read (lru-cache's own ttl coarsens
+  // its clock reading, so a clock moved right after a hit was once not seen).
   it('after a cache hit, advancing the clock past the TTL asks the reviewer again', async () => {
     const { ac, reviewer, clock } = setup();
     await ac.decide(caller('sa-token-alice'), a);
@@ -351,8 +380,7 @@ describe('AccessControl: mode kubernetes', () => {
     expect(reviewer.authenticateCalls).toHaveLength(2);
   });
 
-  // BUG (same place): lru-cache takes a start time of 0 to mean "no TTL", so with a clock that
-  // reads 0 when the answer is stored the entry never expires. Remove `.fails` when fixed.
+  // lru-cache took a start time of 0 to mean "no TTL"; expiry is ours now.
   it('an answer stored at clock 0 expires after the TTL', async () => {
     const { ac, reviewer, clock } = setup(0);
     await ac.decide(caller('sa-token-alice'), a);
@@ -361,7 +389,7 @@ describe('AccessControl: mode kubernetes', () => {
     expect(reviewer.authenticateCalls).toHaveLength(2);
   });
 
-  it('denied: 403 DENIED, not cached', async () => {
+  it('denied: 403 DENIED, not cached (authorize is asked again, authenticate is not)', async () => {
     const { ac, reviewer } = setup();
     expect(view(await ac.decide(caller('sa-token-alice'), b))).toEqual({
       allowed: false,
@@ -374,55 +402,91 @@ describe('AccessControl: mode kubernetes', () => {
     const again = ac.decide(caller('sa-token-alice'), b);
     expect(again).toBeInstanceOf(Promise);
     expect(view(await again)).toMatchObject({ allowed: false, status: 403 });
-    expect(reviewer.authenticateCalls).toHaveLength(2);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice']);
     expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/b`, `${ALICE} ns/b`]);
   });
 
-  it('a token that does not authenticate: 401, not cached, authorize not asked', async () => {
-    const { ac, reviewer } = setup();
-    expect(view(await ac.decide(caller('sa-token-unknown'), a))).toEqual({
+  it('a token that does not authenticate: 401, refused for KUBERNETES_NEGATIVE_TTL_MS, authorize not asked', async () => {
+    const { ac, reviewer, clock } = setup();
+    const refused = {
       allowed: false,
       status: 401,
       code: 'UNAUTHORIZED',
       message: 'the ServiceAccount token is not valid',
       detail: { connector: 'ns/a' },
       headers: CHALLENGE,
-    });
-    await ac.decide(caller('sa-token-unknown'), a);
+    };
+    expect(view(await ac.decide(caller('sa-token-unknown'), a))).toEqual(refused);
+    // within the negative TTL the refusal is reused, for any connector
+    expect(view(await ac.decide(caller('sa-token-unknown'), a))).toEqual(refused);
+    clock.t = T0 + KUBERNETES_NEGATIVE_TTL_MS - 1;
+    expect(view(await ac.decide(caller('sa-token-unknown'), b))).toEqual({ ...refused, detail: { connector: 'ns/b' } });
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-unknown']);
+    // past it, the token is reviewed again
+    clock.t = T0 + KUBERNETES_NEGATIVE_TTL_MS + 1;
+    expect(view(await ac.decide(caller('sa-token-unknown'), a))).toEqual(refused);
     expect(reviewer.authenticateCalls).toEqual(['sa-token-unknown', 'sa-token-unknown']);
     expect(reviewer.authorizeCalls).toEqual([]);
   });
 
-  it('a failing TokenReview: 503 UNAVAILABLE, not cached', async () => {
+  it('a refused token that becomes valid is accepted once the negative TTL has passed', async () => {
+    const { ac, reviewer, clock } = setup();
+    expect(view(await ac.decide(caller('sa-token-bob'), a))).toMatchObject({ allowed: false, status: 401 });
+    reviewer.users.set('sa-token-bob', 'system:serviceaccount:ns:bob');
+    reviewer.grants.add('system:serviceaccount:ns:bob ns/a');
+    clock.t = T0 + KUBERNETES_NEGATIVE_TTL_MS - 1;
+    expect(view(await ac.decide(caller('sa-token-bob'), a))).toMatchObject({ allowed: false, status: 401 });
+    clock.t = T0 + KUBERNETES_NEGATIVE_TTL_MS + 1;
+    expect(view(await ac.decide(caller('sa-token-bob'), a))).toEqual({ allowed: true, subject: 'system:serviceaccount:ns:bob' });
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-bob', 'sa-token-bob']);
+    expect(reviewer.authorizeCalls).toEqual(['system:serviceaccount:ns:bob ns/a']);
+  });
+
+  /** Errors a review can throw, and the suffix each gives the 503 message: never the error's own message. */
+  const failures: [what: string, err: () => Error, suffix: string][] = [
+    ['a plain error', () => new Error('connect ECONNREFUSED 10.0.0.1:443'), ''],
+    ['a string code (a socket error)', () => Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }), ''],
+    ['an API error with a numeric code', () => Object.assign(new Error('HTTP-Code: 500 Body: {"internal":"secret"}'), { code: 500 }), ': Kubernetes API status 500'],
+    ['a TimeoutError', () => Object.assign(new Error('review timed out after 10000 ms'), { name: 'TimeoutError' }), ': no answer in time'],
+  ];
+
+  it.each(failures)('a failing TokenReview (%s): 503 UNAVAILABLE, not cached', async (_what, err, suffix) => {
     const { ac, reviewer } = setup();
-    reviewer.failAuthenticate = new Error('connect ECONNREFUSED');
+    reviewer.failAuthenticate = err();
     expect(view(await ac.decide(caller('sa-token-alice'), a))).toEqual({
       allowed: false,
       status: 503,
       code: 'UNAVAILABLE',
-      message: 'connector ns/a: token review failed: connect ECONNREFUSED',
+      message: `connector ns/a: token review failed${suffix}`,
       detail: undefined,
       headers: {},
     });
+    expect(reviewer.authorizeCalls).toEqual([]);
     reviewer.failAuthenticate = undefined;
     expect(view(await ac.decide(caller('sa-token-alice'), a))).toEqual({ allowed: true, subject: ALICE });
-    expect(reviewer.authenticateCalls).toHaveLength(2);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-alice']);
+    expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/a`]);
   });
 
-  it('a failing SubjectAccessReview: 503 UNAVAILABLE', async () => {
+  it.each(failures)('a failing SubjectAccessReview (%s): 503 UNAVAILABLE, not cached', async (_what, err, suffix) => {
     const { ac, reviewer } = setup();
-    reviewer.failAuthorize = new Error('timed out');
+    reviewer.failAuthorize = err();
     expect(view(await ac.decide(caller('sa-token-alice'), a))).toEqual({
       allowed: false,
       status: 503,
       code: 'UNAVAILABLE',
-      message: 'connector ns/a: access review failed: timed out',
+      message: `connector ns/a: access review failed${suffix}`,
       detail: undefined,
       headers: {},
     });
+    reviewer.failAuthorize = undefined;
+    expect(view(await ac.decide(caller('sa-token-alice'), a))).toEqual({ allowed: true, subject: ALICE });
+    // the token's user stays cached; only the access review is asked again
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice']);
+    expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/a`, `${ALICE} ns/a`]);
   });
 
-  it('concurrent decisions for one token and connector share one review', async () => {
+  it('concurrent decisions share one TokenReview per token and one SubjectAccessReview per token and connector', async () => {
     const { ac, reviewer } = setup();
     let open!: () => void;
     reviewer.gate = new Promise<void>((resolve) => {
@@ -438,43 +502,97 @@ describe('AccessControl: mode kubernetes', () => {
     expect(view(d1)).toEqual({ allowed: true, subject: ALICE });
     expect(view(d2)).toEqual({ allowed: true, subject: ALICE });
     expect(view(d3)).toMatchObject({ allowed: false, status: 403 });
-    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-alice']);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice']);
+    expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/a`, `${ALICE} ns/b`]);
   });
 
-  it('concurrent denied decisions share one review, and the next one asks again', async () => {
+  it('concurrent denied decisions share one review, and the next one asks authorize again', async () => {
     const { ac, reviewer } = setup();
     const [d1, d2] = await Promise.all([ac.decide(caller('sa-token-alice'), b), ac.decide(caller('sa-token-alice'), b)]);
     expect(view(d1)).toMatchObject({ allowed: false, status: 403 });
     expect(view(d2)).toMatchObject({ allowed: false, status: 403 });
     expect(reviewer.authenticateCalls).toHaveLength(1);
+    expect(reviewer.authorizeCalls).toHaveLength(1);
     await ac.decide(caller('sa-token-alice'), b);
-    expect(reviewer.authenticateCalls).toHaveLength(2);
+    expect(reviewer.authenticateCalls).toHaveLength(1);
+    expect(reviewer.authorizeCalls).toHaveLength(2);
   });
 
-  it('a connector with access=none is open; access=static uses the static tokens', async () => {
+  it('access=none on a connector is ignored: it still needs a ServiceAccount token; access=static uses the static tokens', async () => {
     const reviewer = new FakeReviewer();
     const ac = new AccessControl({ mode: 'kubernetes', reviewer, tokens: [tok('sec/t', 'static-token-012345', ['ns/*'])] });
-    expect(view(sync(ac.decide(NONE, conn('ns', 'open', { access: 'none' }))))).toEqual({ allowed: true, subject: undefined });
+    const open = conn('ns', 'open', { access: 'none' });
+    expect(ac.modeFor(open)).toBe('kubernetes');
+    expect(view(sync(ac.decide(NONE, open)))).toEqual({
+      allowed: false,
+      status: 401,
+      code: 'UNAUTHORIZED',
+      message: 'authentication required: connector ns/open needs a proxy token, sent as the Basic password or as a Bearer token',
+      detail: { connector: 'ns/open' },
+      headers: CHALLENGE,
+    });
     expect(view(sync(ac.decide(caller('static-token-012345'), conn('ns', 's', { access: 'static' }))))).toEqual({ allowed: true, subject: 'token:sec/t' });
     expect(reviewer.authenticateCalls).toEqual([]);
+    // a token on the access=none connector goes through the Kubernetes reviews
+    expect(view(await ac.decide(caller('sa-token-alice'), open))).toEqual({
+      allowed: false,
+      status: 403,
+      code: 'DENIED',
+      message: `${ALICE} may not get connector ns/open`,
+      detail: { connector: 'ns/open' },
+      headers: {},
+    });
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice']);
+    expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/open`]);
   });
 
-  it('authenticated(): asks the reviewer for tokens it does not hold; errors are false', async () => {
-    const { ac, reviewer } = setup();
+  it('authenticated(): a known static token without asking; otherwise the cached TokenReview; errors are false', async () => {
+    const reviewer = new FakeReviewer();
+    const clock = { t: T0 };
+    const ac = new AccessControl({ mode: 'kubernetes', reviewer, tokens: [tok('sec/t', 'static-token-012345', ['ns/*'])], now: () => clock.t });
+    expect(await ac.authenticated(caller('static-token-012345'))).toBe(true);
+    expect(reviewer.authenticateCalls).toEqual([]);
+    expect(await ac.authenticated(NONE)).toBe(false);
+    expect(await ac.authenticated({ kind: 'invalid', problem: 'x' })).toBe(false);
+    expect(reviewer.authenticateCalls).toEqual([]);
+
     expect(await ac.authenticated(caller('sa-token-alice'))).toBe(true);
     expect(await ac.authenticated(caller('sa-token-unknown'))).toBe(false);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-unknown']);
+    // both answers are cached: a failing reviewer is not asked
+    reviewer.failAuthenticate = new Error('down');
+    expect(await ac.authenticated(caller('sa-token-alice'))).toBe(true);
+    expect(await ac.authenticated(caller('sa-token-unknown'))).toBe(false);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-unknown']);
+    // the same cache serves decide(): only the access review is asked
+    reviewer.failAuthenticate = undefined;
+    expect(view(await ac.decide(caller('sa-token-alice'), a))).toEqual({ allowed: true, subject: ALICE });
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-unknown']);
+    expect(reviewer.authorizeCalls).toEqual([`${ALICE} ns/a`]);
+
+    // a token not cached, with a failing reviewer: false, and the failure is not cached
+    reviewer.users.set('sa-token-alice-2', ALICE);
+    reviewer.failAuthenticate = new Error('down');
+    expect(await ac.authenticated(caller('sa-token-alice-2'))).toBe(false);
+    reviewer.failAuthenticate = undefined;
+    expect(await ac.authenticated(caller('sa-token-alice-2'))).toBe(true);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-unknown', 'sa-token-alice-2', 'sa-token-alice-2']);
+
+    // past the TTL the reviewer is asked again
+    clock.t = T0 + KUBERNETES_CACHE_TTL_MS + 1;
     reviewer.failAuthenticate = new Error('down');
     expect(await ac.authenticated(caller('sa-token-alice'))).toBe(false);
-    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-unknown', 'sa-token-alice']);
+    expect(reviewer.authenticateCalls).toEqual(['sa-token-alice', 'sa-token-unknown', 'sa-token-alice-2', 'sa-token-alice-2', 'sa-token-alice']);
   });
 
-  it('problems(): none with a reviewer; every connector without one', () => {
+  it('problems(): none with a reviewer; every connector without one, access=none included', () => {
     const { ac } = setup();
-    expect(ac.problems([a, b])).toEqual([]);
+    expect(ac.problems([a, b, conn('ns', 'open', { access: 'none' })])).toEqual([]);
     const bare = new AccessControl({ mode: 'kubernetes' });
-    expect(bare.problems([a, b, conn('ns', 'open', { access: 'none' })])).toEqual([
+    expect(bare.problems([a, b, conn('ns', 'open', { access: 'none' }), conn('ns', 's', { access: 'static' })])).toEqual([
       'connector ns/a: access mode "kubernetes" needs the Kubernetes source (--source kubernetes)',
       'connector ns/b: access mode "kubernetes" needs the Kubernetes source (--source kubernetes)',
+      'connector ns/open: access mode "kubernetes" needs the Kubernetes source (--source kubernetes)',
     ]);
   });
 });
