@@ -300,6 +300,11 @@ describe('leader election', () => {
     await b.tryOnce();
     expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
     expect(fake.get('coordination.k8s.io/v1', 'Lease', 'infra', 'test-lease')!.spec).toMatchObject({ holderIdentity: 'replica-a', leaseDurationSeconds: 2 });
+    // A replica whose clock runs a minute ahead does not take a fresh lease: expiry is measured
+    // from when it saw the renewal, by its own clock.
+    const skewed = new LeaderElector({ kubeConfig: kc, namespace: 'infra', name: 'test-lease', identity: 'replica-skewed', leaseDurationSeconds: 2, log, now: () => now + 60_000 });
+    await skewed.tryOnce();
+    expect(skewed.isLeader()).toBe(false);
     // a renews; b keeps waiting while the lease is fresh
     now += 1_000;
     await a.tryOnce();

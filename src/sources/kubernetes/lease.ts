@@ -20,11 +20,29 @@ export interface LeaderElectionOptions {
   now?: () => number;
 }
 
+/** A Lease call that takes longer than a round is a failed round. */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`no answer in ${ms} ms`), { name: 'TimeoutError' })), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
   private readonly o: Required<Omit<LeaderElectionOptions, 'kubeConfig' | 'log' | 'now'>> & { log: Logger; now: () => number };
   private leading = false;
   private lastRenewed = 0;
+  /**
+   * The holder's last renewal as this replica saw it happen, by its own clock (as client-go
+   * does): comparing another replica's renewTime with our clock would let clock skew hand
+   * the lease to two replicas.
+   */
+  private observed: { holder: string | undefined; renewTime: string | undefined; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly listeners: ((leading: boolean) => void)[] = [];
@@ -68,24 +86,27 @@ export class LeaderElector {
     try {
       let lease: V1Lease | undefined;
       try {
-        lease = await this.api.readNamespacedLease({ namespace, name });
+        lease = await bounded(this.api.readNamespacedLease({ namespace, name }), this.o.renewMs);
       } catch (err) {
         if (statusCode(err) !== 404) throw err;
       }
       const stamp = new V1MicroTime(now);
       if (!lease) {
-        await this.api.createNamespacedLease({
+        await bounded(this.api.createNamespacedLease({
           namespace,
           body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { namespace, name }, spec: { holderIdentity: identity, leaseDurationSeconds: this.o.leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 } },
-        });
+        }), this.o.renewMs);
         this.set(true, now);
         return;
       }
       const spec = lease.spec ?? {};
-      const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
+      const renewTime = spec.renewTime ? new Date(spec.renewTime).toISOString() : undefined;
+      if (!this.observed || this.observed.holder !== spec.holderIdentity || this.observed.renewTime !== renewTime) {
+        this.observed = { holder: spec.holderIdentity, renewTime, at: now };
+      }
       const duration = (spec.leaseDurationSeconds ?? this.o.leaseDurationSeconds) * 1000;
       const mine = spec.holderIdentity === identity;
-      const free = !spec.holderIdentity || renewed + duration < now;
+      const free = !spec.holderIdentity || this.observed.at + duration < now;
       if (!mine && !free) {
         this.set(false, now);
         return;
@@ -100,14 +121,16 @@ export class LeaderElector {
           ...(mine ? {} : { acquireTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
         },
       };
-      await this.api.replaceNamespacedLease({ namespace, name, body: next });
+      await bounded(this.api.replaceNamespacedLease({ namespace, name, body: next }), this.o.renewMs);
       this.set(true, now);
     } catch (err) {
       const code = statusCode(err);
       // A conflict means another replica wrote first: not ours this round.
       if (code !== 409) this.o.log.warn({ lease: `${namespace}/${name}`, status: code, err: (err as Error).message }, 'leader election round failed');
-      // Keep leading only while the last renewal is still within the lease.
-      if (this.leading && (code === 409 || now - this.lastRenewed > this.o.leaseDurationSeconds * 1000)) this.set(false, now);
+      if (this.leading && code === 409) this.set(false, now);
+    } finally {
+      // Stop leading before the lease can expire for the others (a renew deadline of 2/3 of it).
+      if (this.leading && this.o.now() - this.lastRenewed > (this.o.leaseDurationSeconds * 1000 * 2) / 3) this.set(false, this.o.now());
     }
   }
 
