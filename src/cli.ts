@@ -11,11 +11,10 @@ import { ConfigError } from './connectors/parse.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { type Configuration, loadConfiguration, watchFiles } from './sources/file.ts';
-import { KubernetesController } from './sources/kubernetes/controller.ts';
-import { LeaderElector } from './sources/kubernetes/lease.ts';
-import { KubernetesReviewer } from './sources/kubernetes/reviewer.ts';
+import type { KubernetesController } from './sources/kubernetes/controller.ts';
+
+type Kubernetes = typeof import('./sources/kubernetes/index.ts');
 
 const USAGE = `Usage: oci-connector-proxy [options]
 
@@ -183,8 +182,8 @@ function parseBool(name: string, value: string | undefined, fallback: boolean): 
 }
 
 /** The kubernetes source's settings: a KubeConfig (in-cluster, --kubeconfig or $KUBECONFIG) and where to write. */
-function kubernetesSettings(opt: (name: keyof typeof FLAGS) => string | undefined) {
-  const kc = new KubeConfig();
+function kubernetesSettings(k8s: Kubernetes, opt: (name: keyof typeof FLAGS) => string | undefined) {
+  const kc = new k8s.KubeConfig();
   const file = opt('kubeconfig');
   try {
     if (file) kc.loadFromFile(file);
@@ -198,6 +197,7 @@ function kubernetesSettings(opt: (name: keyof typeof FLAGS) => string | undefine
   for (const n of namespaces) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n)) throw new UsageError(`--namespaces: ${JSON.stringify(n)} is not a namespace name`);
   const podNamespace = process.env['POD_NAMESPACE'] || 'default';
   return {
+    k8s,
     kc,
     namespaces,
     proxyService: opt('proxy-service') ?? `oci-connector-proxy.${podNamespace}.svc.cluster.local`,
@@ -275,7 +275,7 @@ async function main(): Promise<void> {
     if (sourceKind !== 'file' && sourceKind !== 'kubernetes') throw new UsageError(`--source: must be file or kubernetes, got ${JSON.stringify(sourceKind)}`);
     if (sourceKind === 'kubernetes') {
       if (configFile || upstream) throw new UsageError(`${configFile ? '--config' : '--upstream'}: not with --source kubernetes (connectors come from the cluster)`);
-      kube = kubernetesSettings(opt);
+      kube = kubernetesSettings(await import('./sources/kubernetes/index.ts'), opt);
     }
     cfg = loadConfiguration({ configFile, upstream, tokensFile, tokensOnly: kube !== undefined });
     const mode = opt('access') ?? 'none';
@@ -287,7 +287,7 @@ async function main(): Promise<void> {
     access = new AccessControl({
       mode: mode as AccessMode,
       tokens: cfg.accessTokens,
-      reviewer: kube ? new KubernetesReviewer({ kubeConfig: kube.kc, checkProxySubresource: bool('access-proxy-subresource', false) }) : undefined,
+      reviewer: kube ? new kube.k8s.KubernetesReviewer({ kubeConfig: kube.kc, checkProxySubresource: bool('access-proxy-subresource', false) }) : undefined,
     });
     const problems = configurationProblems(cfg, access, kube ? undefined : defaultConnector, source);
     if (problems.length) throw new UsageError(problems[0]!);
@@ -383,9 +383,9 @@ async function main(): Promise<void> {
   };
   if (kube) {
     const leader = kube.leaderElection
-      ? new LeaderElector({ kubeConfig: kube.kc, namespace: kube.leaseNamespace, name: 'oci-connector-proxy', identity: process.env['POD_NAME'] || hostname(), log: logger })
+      ? new kube.k8s.LeaderElector({ kubeConfig: kube.kc, namespace: kube.leaseNamespace, name: 'oci-connector-proxy', identity: process.env['POD_NAME'] || hostname(), log: logger })
       : undefined;
-    controller = new KubernetesController({
+    controller = new kube.k8s.KubernetesController({
       kubeConfig: kube.kc,
       namespaces: kube.namespaces,
       log: logger,

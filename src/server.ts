@@ -83,6 +83,8 @@ export function buildServer(options: ServerOptions): ProxyServer {
     loggerInstance: options.logger as FastifyBaseLogger,
     // The forwarder writes one line per request itself.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: nothing logs through it.
+    childLoggerFactory: (logger) => logger,
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',

@@ -14,8 +14,42 @@ const REDACT = [
   '*.credentials',
 ];
 
+const BASE = { service: 'oci-connector-proxy' };
+const destinations = new WeakMap<Logger, pino.DestinationStream>();
+
+/**
+ * The process logger. Without a destination it writes to stdout asynchronously (writes made
+ * while one is in flight go out together), flushed on exit.
+ */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'oci-connector-proxy' } };
-  return destination ? pino(options, destination as unknown as pino.DestinationStream) : pino(options);
+  let dest: pino.DestinationStream;
+  if (destination) {
+    dest = destination as unknown as pino.DestinationStream;
+  } else {
+    const boom = pino.destination({ dest: 1, sync: false });
+    process.once('exit', () => {
+      try {
+        boom.flushSync();
+      } catch {
+        // nothing more can be written
+      }
+    });
+    dest = boom;
+  }
+  const logger = pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: BASE }, dest);
+  destinations.set(logger, dest);
+  return logger;
+}
+
+/**
+ * The logger for the one line per request: the same destination and level, without the
+ * wildcard redaction (which costs on every line). Those lines hold only fields the forwarder
+ * builds itself: method, connector, repository, endpoint, status, byte counts, duration and a
+ * failure message, never a header or a credential.
+ */
+export function requestLogger(logger: Logger): Logger {
+  const dest = destinations.get(logger);
+  if (!dest) return logger;
+  return pino({ level: logger.level, base: BASE }, dest);
 }
 export type { Logger };

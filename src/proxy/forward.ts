@@ -4,12 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { upstreamRepository } from '../connectors/model.ts';
 import { type AccessControl, type Decision, unauthorized } from '../access/control.ts';
 import { type PresentedCredential, presentedCredential } from '../access/credential.ts';
 import type { ConnectorSet } from '../connectors/registry.ts';
+import { requestLogger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { parseRoute, type Route } from '../distribution/route.ts';
@@ -54,6 +55,30 @@ export function writeError(res: ServerResponse, err: RegistryError, method: stri
 }
 
 /**
+ * Streams an upstream body to the client with backpressure; either side failing ends the
+ * other (an upstream error resets the client connection, so a cut body never looks complete).
+ * stream.pipeline does the same but builds an AbortController and a DOMException per request.
+ */
+function relay(src: Readable, res: ServerResponse, done: (err: NodeJS.ErrnoException | null) => void): void {
+  let ended = false;
+  const end = (err: NodeJS.ErrnoException | null): void => {
+    if (ended) return;
+    ended = true;
+    done(err);
+  };
+  src.on('error', (err: NodeJS.ErrnoException) => {
+    res.destroy(err);
+    end(err);
+  });
+  res.once('close', () => {
+    if (res.writableFinished) return end(null);
+    if (!src.destroyed) src.destroy();
+    end(Object.assign(new Error('client connection closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
+  src.pipe(res);
+}
+
+/**
  * Bytes read from each client socket up to the end of its previous request: Node has read a
  * request's head (and often its body) before the handler runs, so a request's share is what
  * the socket read since the previous one ended (no pipelining on HTTP/1.1 in practice).
@@ -84,6 +109,7 @@ async function readManifest(req: IncomingMessage, max: number): Promise<Buffer> 
 
 export function createForwarder(deps: ForwardDeps) {
   const { log } = deps;
+  const requestLog = requestLogger(log);
 
   return function forward(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
@@ -114,8 +140,8 @@ export function createForwarder(deps: ForwardDeps) {
         ms: Math.round((performance.now() - started) * 10) / 10,
         err: failure,
       };
-      if (failure !== undefined || !res.writableFinished) log.warn(line, 'request');
-      else log.info(line, 'request');
+      if (failure !== undefined || !res.writableFinished) requestLog.warn(line, 'request');
+      else requestLog.info(line, 'request');
       deps.metrics?.finished(line, counted);
       if (held) held.release();
     });
@@ -198,6 +224,12 @@ export function createForwarder(deps: ForwardDeps) {
     function proceed(): void {
       const activeRoute = route!;
       const activeClient = client!;
+      if (activeRoute.endpoint === 'base' && activeClient.reached) {
+        // Clients ping GET /v2/ before nearly everything. Once the upstream has answered the
+        // proxy, it answers them itself: no token exchange, no upstream round trip.
+        writeBase(res, method);
+        return;
+      }
       const requestBody = hasBody(req);
       const connector = activeClient.connector;
       const repository = activeRoute.repository === undefined ? undefined : upstreamRepository(connector, activeRoute.repository);
@@ -265,7 +297,7 @@ export function createForwarder(deps: ForwardDeps) {
                   }
                   res.writeHead(up.statusCode, headers);
                   if (r.head.length) res.write(r.head);
-                  pipeline(up.body, res, onPipeEnd);
+                  relay(up.body, res, onPipeEnd);
                 },
                 (err: unknown) => {
                   discard(up.body);
@@ -276,7 +308,7 @@ export function createForwarder(deps: ForwardDeps) {
               return;
             }
             res.writeHead(up.statusCode, headers);
-            pipeline(up.body, res, onPipeEnd);
+            relay(up.body, res, onPipeEnd);
           },
           (err: unknown) => {
             if (abort.signal.aborted || res.destroyed) {

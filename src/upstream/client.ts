@@ -70,6 +70,9 @@ export class UpstreamClient {
     this.send = auth.layer(redirectLayer(this.direct, redirectPolicy(connector), connector.upstreamOrigin, this.agent));
   }
 
+  /** True once the upstream has answered a request (the proxy then answers GET /v2/ itself). */
+  reached = false;
+
   /** The innermost layer: one HTTP exchange with the upstream origin. */
   private readonly direct: Send = async (req: UpstreamRequest) => {
     const res = await this.agent.request({
@@ -79,7 +82,11 @@ export class UpstreamClient {
       headers: req.headers,
       body: req.body,
       signal: req.signal,
+      // undici closes the connection after every HEAD unless told not to (against servers
+      // that send a body anyway); registries do not, and a new connection per HEAD costs.
+      reset: false,
     });
+    if (res.statusCode < 500) this.reached = true;
     return { statusCode: res.statusCode, headers: res.headers, body: res.body };
   };
 

@@ -98,6 +98,11 @@ describe('secretless push and pull', () => {
     const res = await http(`${px.url}/v2/`);
     expect(res.status).toBe(200);
     expect(res.headers['www-authenticate']).toBeUndefined();
+    // Once the upstream has answered, pings are the proxy's own: no exchange, no round trip.
+    ts.resetCounts();
+    for (let i = 0; i < 20; i++) expect((await http(`${px.url}/v2/`)).status).toBe(200);
+    expect(ts.counts.total).toBe(0);
+    expect(px.logs.filter((l) => l.includes('"endpoint":"base"')).length).toBeGreaterThanOrEqual(21);
   });
 
   it('costs one token exchange for many sequential and concurrent requests to one repository', async () => {

@@ -324,3 +324,21 @@ describe('logging', () => {
     expect(px.logs.join('\n')).not.toContain('sekret-client-token');
   });
 });
+
+describe('GET /v2/', () => {
+  it('is forwarded until the upstream has answered, then answered by the proxy itself', async () => {
+    upstream = await startScriptedUpstream((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), false);
+    proxy = await startProxy([anonymousConnector(upstream.url)]);
+    const pings = () => upstream!.seen.filter((s) => s.url === '/v2/').length;
+    expect((await http(`${proxy.url}/v2/`)).status).toBe(200);
+    const afterFirst = pings();
+    expect(afterFirst).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 10; i++) {
+      const res = await http(`${proxy.url}/v2/`);
+      expect(res.status).toBe(200);
+      expect(res.headers['docker-distribution-api-version']).toBe('registry/2.0');
+      expect(res.json()).toEqual({});
+    }
+    expect(pings()).toBe(afterFirst);
+  });
+});

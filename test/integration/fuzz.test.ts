@@ -287,8 +287,11 @@ async function send(c: Case): Promise<{ answer: RawAnswer | null; reached: Scrip
   return { answer, reached: upstream.seen.slice(before).filter((s) => !(s.url === '/v2/' && s.headers['authorization'] === undefined)) };
 }
 
-/** 2xx answers the proxy gives itself: health, management, and GET /v2/ of a connector prefix it does not serve. */
-const LOCAL_OK = /^\/(healthz|readyz|connectors)(\/|$|\?)|^\/v2\/namespaces\/[^/?]+\/connectors\/[^/?]+\/?(\?|$)/;
+/**
+ * 2xx answers the proxy gives itself: health, management, metrics, and the API base GET /v2/
+ * (with or without a connector prefix: once an upstream has answered, pings are answered locally).
+ */
+const LOCAL_OK = /^\/(healthz|readyz|connectors|metrics)(\/|$|\?)|^\/v2\/?(\?|$)|^\/v2\/namespaces\/[^/?]+\/connectors\/[^/?]+\/?(\?|$)/;
 
 describe('fuzzing the front door', () => {
   it(`${RUNS} hostile requests: no crash, no 5xx, OCI errors, nothing invalid forwarded (seed ${SEED})`, async () => {
