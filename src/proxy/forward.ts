@@ -224,10 +224,17 @@ export function createForwarder(deps: ForwardDeps) {
     function proceed(): void {
       const activeRoute = route!;
       const activeClient = client!;
-      if (activeRoute.endpoint === 'base' && activeClient.reached) {
-        // Clients ping GET /v2/ before nearly everything. Once the upstream has answered the
-        // proxy, it answers them itself: no token exchange, no upstream round trip.
-        writeBase(res, method);
+      if (activeRoute.endpoint === 'base') {
+        // Clients ping GET /v2/ before nearly everything. The proxy answers it itself once the
+        // upstream has answered its own ping (one for all callers): no token exchange and no
+        // round trip per client. Whether the connector's credentials work is AuthReady's job.
+        activeClient.ready(abort.signal).then(
+          () => writeBase(res, method),
+          (err: unknown) => {
+            if (abort.signal.aborted || res.destroyed) return;
+            fail(upstreamFailure(err, activeClient.key, activeClient.host));
+          },
+        );
         return;
       }
       const requestBody = hasBody(req);

@@ -76,8 +76,21 @@ export class Authenticator {
     this.fingerprint = credentialsFingerprint(ctx.connector.credentials);
   }
 
+  private below: Send | undefined;
+
+  /**
+   * Learns the upstream's challenge (one GET /v2/ for all concurrent callers) if it is not
+   * known yet; rejects when the upstream cannot be reached or wants a scheme we lack.
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    if (this.known) return;
+    if (!this.below) throw new Error('Authenticator.ready before layer');
+    await this.learn(this.below, signal);
+  }
+
   /** Wraps `next` (the layer below) with authentication. */
   layer(next: Send): Send {
+    this.below = next;
     return async (req) => {
       const ours = normalizeScopes(scopesFor(req.method, req.route, req.repository, req.mountFrom));
       const ourKey = ours.join(' ');

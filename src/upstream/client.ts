@@ -59,19 +59,26 @@ export class UpstreamClient {
       connections: options.connections,
       keepAliveTimeout: 30_000,
     });
-    const auth = new Authenticator({
+    const auth = (this.auth = new Authenticator({
       connector,
       key: this.key,
       host: this.host,
       tokens,
       dispatcher: this.agent,
       allowedRealmHosts: allowedRealmHosts(connector),
-    });
+    }));
     this.send = auth.layer(redirectLayer(this.direct, redirectPolicy(connector), connector.upstreamOrigin, this.agent));
   }
 
-  /** True once the upstream has answered a request (the proxy then answers GET /v2/ itself). */
-  reached = false;
+  private readonly auth: Authenticator;
+
+  /**
+   * The upstream has answered GET /v2/ and its challenge is known (one ping shared by all
+   * callers): what the proxy needs to answer a client's GET /v2/ itself.
+   */
+  ready(signal?: AbortSignal): Promise<void> {
+    return this.auth.ready(signal);
+  }
 
   /** The innermost layer: one HTTP exchange with the upstream origin. */
   private readonly direct: Send = async (req: UpstreamRequest) => {
@@ -86,7 +93,6 @@ export class UpstreamClient {
       // that send a body anyway); registries do not, and a new connection per HEAD costs.
       reset: false,
     });
-    if (res.statusCode < 500) this.reached = true;
     return { statusCode: res.statusCode, headers: res.headers, body: res.body };
   };
 
