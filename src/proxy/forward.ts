@@ -91,6 +91,24 @@ function hasBody(req: IncomingMessage): boolean {
   return len !== undefined && len !== '0';
 }
 
+/**
+ * A chunk's Content-Range (distribution spec: `<start>-<end>`, inclusive) must be well formed,
+ * ordered, and as long as the body; otherwise the chunk is refused before it is forwarded
+ * (some registries ignore the header and would append the bytes at the wrong offset).
+ */
+function checkContentRange(req: IncomingMessage): void {
+  const range = req.headers['content-range'];
+  if (range === undefined) return;
+  const m = /^(\d{1,15})-(\d{1,15})$/.exec(range);
+  if (!m) throw new RegistryError(400, 'BLOB_UPLOAD_INVALID', 'Content-Range must be <start>-<end>', { range: range.slice(0, 64) });
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  const length = req.headers['content-length'];
+  if (end < start || (length !== undefined && Number(length) !== end - start + 1)) {
+    throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `Content-Range ${range} does not match the chunk${length === undefined ? '' : ` of ${length} bytes`}`, { range });
+  }
+}
+
 /** Reads a manifest body into memory, refusing more than `max` bytes. */
 async function readManifest(req: IncomingMessage, max: number): Promise<Buffer> {
   const tooLarge = (): RegistryError =>
@@ -163,6 +181,7 @@ export function createForwarder(deps: ForwardDeps) {
         throw new RegistryError(400, 'UNSUPPORTED', 'a Host header is required');
       }
       route = parseRoute(method, req.url ?? '/');
+      if (route.endpoint === 'upload' && method === 'PATCH') checkContentRange(req);
       set = deps.connectors();
     } catch (err) {
       fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
