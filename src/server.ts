@@ -208,6 +208,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
       // Replaced clients close once the requests that chose them are done.
       void previous.retireReplaced(current);
       void health?.update(current);
+      void metrics?.retain(new Set(current.clients.keys()));
     },
     async close() {
       closing = true;

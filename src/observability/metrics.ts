@@ -79,6 +79,30 @@ export class Metrics {
     if (o.bytesOut > 0) this.bytes.inc({ connector, direction: 'out' }, o.bytesOut);
   }
 
+  /**
+   * Drops the series of connectors that are no longer served, so label cardinality follows
+   * the configuration, not its history. An in-flight gauge above zero stays until it drains.
+   */
+  async retain(connectors: ReadonlySet<string>): Promise<void> {
+    const gone = (labels: Record<string, unknown>): boolean => {
+      const c = labels['connector'];
+      return typeof c === 'string' && c !== 'none' && !connectors.has(c);
+    };
+    for (const metric of [this.requests, this.bytes, this.tokens] as Counter<string>[]) {
+      for (const v of (await metric.get()).values) if (gone(v.labels)) metric.remove(v.labels as Record<string, string>);
+    }
+    for (const v of (await this.inflight.get()).values) if (gone(v.labels) && v.value === 0) this.inflight.remove(v.labels as Record<'connector', string>);
+    const seen = new Set<string>();
+    for (const v of (await this.upstreamLatency.get()).values) {
+      if (!gone(v.labels)) continue;
+      const { connector, endpoint } = v.labels as Record<string, string>;
+      const key = `${connector} ${endpoint}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.upstreamLatency.remove({ connector: connector!, endpoint: endpoint! });
+    }
+  }
+
   upstreamResponded(connector: string, endpoint: string, seconds: number): void {
     this.upstreamLatency.observe({ connector, endpoint }, seconds);
   }
