@@ -1,7 +1,7 @@
 /**
  * Wiring: the Fastify instance, its routes and the live connector set. No protocol logic here.
  */
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { AccessControl } from './access/control.ts';
@@ -79,7 +79,21 @@ export function buildServer(options: ServerOptions): ProxyServer {
   let closing = false;
   const trustProxy = options.trustProxy ?? false;
 
+  // Registry API requests (/v2...) go straight from the HTTP server to the forwarder: they need
+  // none of Fastify's routing, hooks or reply machinery (about 8% of the CPU of a manifest GET).
+  // Everything else (health, metrics, management) is Fastify's.
+  let forwardRaw: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({
+    serverFactory: (handler) => {
+      const server = createServer({ requireHostHeader: false }, (req, res) => {
+        const url = req.url ?? '';
+        if (forwardRaw && url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?')) forwardRaw(req, res);
+        else handler(req, res);
+      });
+      server.keepAliveTimeout = 75_000;
+      server.requestTimeout = 0; // uploads of any size; idle sockets are bounded by keepAliveTimeout
+      return server;
+    },
     loggerInstance: options.logger as FastifyBaseLogger,
     // The forwarder writes one line per request itself.
     logController: new LogController({ disableRequestLogging: true }),
@@ -88,12 +102,8 @@ export function buildServer(options: ServerOptions): ProxyServer {
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    requestTimeout: 0, // uploads of any size; idle sockets are bounded by keepAliveTimeout
-    keepAliveTimeout: 75_000,
     trustProxy,
     routerOptions: { ignoreDuplicateSlashes: false, ignoreTrailingSlash: false },
-    // A request without Host reaches the forwarder, which answers it with an OCI error.
-    http: { requireHostHeader: false },
     // Paths Fastify cannot decode (malformed percent-encoding) are not API paths.
     frameworkErrors: (err, req, reply) => {
       reply.hijack();
@@ -151,6 +161,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
     manifestMaxBytes: options.manifestMaxBytes ?? 4 * 1024 * 1024,
     closing: () => closing,
   });
+  forwardRaw = forward;
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   if (metrics) {
