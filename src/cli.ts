@@ -8,8 +8,8 @@ import { ACCESS_MODES, ACCESS_TOKEN_SECRET_TYPE, AccessControl, type AccessMode 
 import { CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from './configurations/render.ts';
 import { type Connector, connectorKey } from './connectors/model.ts';
 import { ConfigError } from './connectors/parse.ts';
-import { createLogger } from './observability/logger.ts';
-import { buildServer } from './server.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { buildServer, type ProxyServer } from './server.ts';
 import { hostname } from 'node:os';
 import { type Configuration, loadConfiguration, watchFiles } from './sources/file.ts';
 import type { KubernetesController } from './sources/kubernetes/controller.ts';
@@ -254,158 +254,214 @@ async function main(): Promise<void> {
     return typeof v === 'string' ? v : process.env[FLAGS[name]] || undefined;
   };
 
-  let cfg: Configuration;
-  let listen: { host: string; port: number };
-  let timeouts: { connectTimeout: number; headersTimeout: number; bodyTimeout: number; tokenTimeout: number };
-  let manifestMaxBytes: number;
-  let grace: number;
-  let access: AccessControl;
-  let health: { intervalMs: number; timeoutMs: number };
-  let addressMode: 'host' | 'path';
-  let servicePort: number;
-  let kube: ReturnType<typeof kubernetesSettings> | undefined;
+  let settings: Settings;
+  try {
+    settings = await readSettings(opt, values['trust-proxy'] === true || process.env['OCP_TRUST_PROXY'] === 'true');
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
+    throw err;
+  }
+  const s = settings;
+  const logger = createLogger(s.level);
+  let controller: KubernetesController | undefined;
+  const server = buildServer({
+    connectors: s.cfg.connectors,
+    logger,
+    upstream: s.timeouts,
+    trustProxy: s.trustProxy,
+    manifestMaxBytes: s.manifestMaxBytes,
+    access: s.access,
+    defaultConnector: s.defaultConnector,
+    health: s.health,
+    addressMode: s.addressMode,
+    proxyHost: s.proxyHost,
+    servicePort: s.servicePort,
+    ready: () => controller?.ready ?? true,
+  });
+
+  try {
+    await server.app.listen({ host: s.listen.host, port: s.listen.port });
+  } catch (err) {
+    fail(`--listen ${s.listen.host}:${s.listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
+  }
+  logger.info({ listen: `${s.listen.host}:${s.listen.port}`, connectors: describeConnectors(s, s.cfg.connectors), accessTokens: s.cfg.accessTokens.length }, 'oci-connector-proxy listening');
+  warnIfOpen(s, logger, s.cfg.connectors);
+
+  if (s.kube) controller = startKubernetes(s, s.kube, server, logger);
+  const watched = [s.configFile, s.tokensFile].filter((f): f is string => f !== undefined);
+  const watcher = watched.length ? watchFiles(watched, reloader(s, server, logger)) : undefined;
+
+  onSignals(s.grace, logger, () => {
+    watcher?.close();
+    return Promise.all([controller?.stop(), server.close()]);
+  });
+}
+
+/** Everything the flags, the environment and the configuration files say, checked. Throws UsageError or ConfigError. */
+interface Settings {
+  cfg: Configuration;
+  configFile: string | undefined;
+  upstream: string | undefined;
+  tokensFile: string | undefined;
+  /** What to call the configuration in messages. */
+  source: string;
+  defaultConnector: string | undefined;
+  listen: { host: string; port: number };
+  timeouts: { connectTimeout: number; headersTimeout: number; bodyTimeout: number; tokenTimeout: number };
+  manifestMaxBytes: number;
+  grace: number;
+  access: AccessControl;
+  health: { intervalMs: number; timeoutMs: number };
+  addressMode: 'host' | 'path';
+  proxyHost: string | undefined;
+  servicePort: number;
+  level: string;
+  trustProxy: boolean;
+  kube: ReturnType<typeof kubernetesSettings> | undefined;
+}
+
+async function readSettings(opt: (name: keyof typeof FLAGS) => string | undefined, trustProxy: boolean): Promise<Settings> {
   const configFile = opt('config');
   const upstream = opt('upstream');
   const tokensFile = opt('access-tokens');
   const defaultConnector = opt('default-connector');
   const source = configFile ?? (upstream ? '--upstream' : 'the default connector');
-  try {
-    if (configFile && upstream) throw new UsageError('--config and --upstream are exclusive; give one');
-    const sourceKind = opt('source') ?? 'file';
-    if (sourceKind !== 'file' && sourceKind !== 'kubernetes') throw new UsageError(`--source: must be file or kubernetes, got ${JSON.stringify(sourceKind)}`);
-    if (sourceKind === 'kubernetes') {
-      if (configFile || upstream) throw new UsageError(`${configFile ? '--config' : '--upstream'}: not with --source kubernetes (connectors come from the cluster)`);
-      kube = kubernetesSettings(await import('./sources/kubernetes/index.ts'), opt);
-    }
-    cfg = loadConfiguration({ configFile, upstream, tokensFile, tokensOnly: kube !== undefined });
-    const mode = opt('access') ?? 'none';
-    if (!(ACCESS_MODES as readonly string[]).includes(mode)) throw new UsageError(`--access: must be one of ${ACCESS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
-    if (tokensFile && mode === 'none' && !cfg.connectors.some((c) => c.params['access'] === 'static')) {
-      throw new UsageError('--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static');
-    }
-    const bool = (name: 'access-proxy-subresource', fallback: boolean): boolean => parseBool(name, opt(name), fallback);
-    access = new AccessControl({
-      mode: mode as AccessMode,
-      tokens: cfg.accessTokens,
-      reviewer: kube ? new kube.k8s.KubernetesReviewer({ kubeConfig: kube.kc, checkProxySubresource: bool('access-proxy-subresource', false) }) : undefined,
-    });
-    const problems = configurationProblems(cfg, access, kube ? undefined : defaultConnector, source);
-    if (problems.length) throw new UsageError(problems[0]!);
-    listen = parseListen(opt('listen') ?? '127.0.0.1:5000');
-    timeouts = {
-      connectTimeout: positiveInt('connect-timeout', opt('connect-timeout'), 10_000),
-      headersTimeout: positiveInt('headers-timeout', opt('headers-timeout'), 30_000),
-      bodyTimeout: positiveInt('body-timeout', opt('body-timeout'), 300_000),
-      tokenTimeout: positiveInt('token-timeout', opt('token-timeout'), 15_000),
-    };
-    manifestMaxBytes = positiveInt('max-manifest-bytes', opt('max-manifest-bytes'), 4 * 1024 * 1024, 'bytes');
-    grace = positiveInt('shutdown-grace', opt('shutdown-grace'), 30_000);
-    const interval = opt('health-interval');
-    health = {
-      intervalMs: interval === '0' ? 0 : positiveInt('health-interval', interval, 60_000),
-      timeoutMs: positiveInt('health-timeout', opt('health-timeout'), 10_000),
-    };
-    const am = opt('address-mode') ?? (kube ? 'host' : 'path');
-    if (am !== 'host' && am !== 'path') throw new UsageError(`--address-mode: must be host or path, got ${JSON.stringify(am)}`);
-    addressMode = am;
-    servicePort = positiveInt('service-port', opt('service-port'), 80, 'port');
-    if (servicePort > 65535) throw new UsageError('--service-port: must be a port number');
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError) fail(err.message);
-    throw err;
+  if (configFile && upstream) throw new UsageError('--config and --upstream are exclusive; give one');
+  const sourceKind = opt('source') ?? 'file';
+  if (sourceKind !== 'file' && sourceKind !== 'kubernetes') throw new UsageError(`--source: must be file or kubernetes, got ${JSON.stringify(sourceKind)}`);
+  let kube: Settings['kube'];
+  if (sourceKind === 'kubernetes') {
+    if (configFile || upstream) throw new UsageError(`${configFile ? '--config' : '--upstream'}: not with --source kubernetes (connectors come from the cluster)`);
+    kube = kubernetesSettings(await import('./sources/kubernetes/index.ts'), opt);
   }
-
+  const cfg = loadConfiguration({ configFile, upstream, tokensFile, tokensOnly: kube !== undefined });
+  const mode = opt('access') ?? 'none';
+  if (!(ACCESS_MODES as readonly string[]).includes(mode)) throw new UsageError(`--access: must be one of ${ACCESS_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+  if (tokensFile && mode === 'none' && !cfg.connectors.some((c) => c.params['access'] === 'static')) {
+    throw new UsageError('--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static');
+  }
+  const access = new AccessControl({
+    mode: mode as AccessMode,
+    tokens: cfg.accessTokens,
+    reviewer: kube
+      ? new kube.k8s.KubernetesReviewer({ kubeConfig: kube.kc, checkProxySubresource: parseBool('access-proxy-subresource', opt('access-proxy-subresource'), false) })
+      : undefined,
+  });
+  const problems = configurationProblems(cfg, access, kube ? undefined : defaultConnector, source);
+  if (problems.length) throw new UsageError(problems[0]!);
+  const listen = parseListen(opt('listen') ?? '127.0.0.1:5000');
+  const timeouts = {
+    connectTimeout: positiveInt('connect-timeout', opt('connect-timeout'), 10_000),
+    headersTimeout: positiveInt('headers-timeout', opt('headers-timeout'), 30_000),
+    bodyTimeout: positiveInt('body-timeout', opt('body-timeout'), 300_000),
+    tokenTimeout: positiveInt('token-timeout', opt('token-timeout'), 15_000),
+  };
+  const manifestMaxBytes = positiveInt('max-manifest-bytes', opt('max-manifest-bytes'), 4 * 1024 * 1024, 'bytes');
+  const grace = positiveInt('shutdown-grace', opt('shutdown-grace'), 30_000);
+  const interval = opt('health-interval');
+  const health = {
+    intervalMs: interval === '0' ? 0 : positiveInt('health-interval', interval, 60_000),
+    timeoutMs: positiveInt('health-timeout', opt('health-timeout'), 10_000),
+  };
+  const addressMode = opt('address-mode') ?? (kube ? 'host' : 'path');
+  if (addressMode !== 'host' && addressMode !== 'path') throw new UsageError(`--address-mode: must be host or path, got ${JSON.stringify(addressMode)}`);
+  const servicePort = positiveInt('service-port', opt('service-port'), 80, 'port');
+  if (servicePort > 65535) throw new UsageError('--service-port: must be a port number');
   const level = opt('log-level') ?? 'info';
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) fail(`--log-level: unknown level ${JSON.stringify(level)}`);
-  const logger = createLogger(level);
-  const trustProxy = values['trust-proxy'] === true || process.env['OCP_TRUST_PROXY'] === 'true';
-  const server = buildServer({
-    connectors: cfg.connectors,
-    logger,
-    upstream: timeouts,
-    trustProxy,
-    manifestMaxBytes,
-    access,
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level ${JSON.stringify(level)}`);
+  return {
+    cfg,
+    configFile,
+    upstream,
+    tokensFile,
+    source,
     defaultConnector,
+    listen,
+    timeouts,
+    manifestMaxBytes,
+    grace,
+    access,
     health,
     addressMode,
     proxyHost: opt('proxy-host'),
     servicePort,
-    ready: () => controller?.ready ?? true,
-  });
-  let controller: KubernetesController | undefined;
-
-  try {
-    await server.app.listen({ host: listen.host, port: listen.port });
-  } catch (err) {
-    fail(`--listen ${listen.host}:${listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 1);
-  }
-  const describe = (connectors: Connector[]) =>
-    connectors.map((c) => ({ connector: connectorKey(c), upstream: c.upstreamOrigin, authenticated: c.credentials !== undefined, access: access.modeFor(c) }));
-  logger.info({ listen: `${listen.host}:${listen.port}`, connectors: describe(cfg.connectors), accessTokens: cfg.accessTokens.length }, 'oci-connector-proxy listening');
-  const warnOpen = (connectors: Connector[]): void => {
-    const exposed = connectors.filter((c) => c.credentials && access.modeFor(c) === 'none');
-    if (exposed.length && !isLoopback(listen.host)) {
-      logger.warn(
-        { listen: `${listen.host}:${listen.port}`, connectors: exposed.map(connectorKey) },
-        'ACCESS CONTROL IS OFF: anyone who can reach this address uses these connectors with their registry credentials; set --access static or kubernetes',
-      );
-    }
+    level,
+    trustProxy,
+    kube,
   };
-  warnOpen(cfg.connectors);
+}
 
-  let applied = cfg.fingerprint;
-  const reload = (): void => {
+function describeConnectors(s: Settings, connectors: Connector[]) {
+  return connectors.map((c) => ({ connector: connectorKey(c), upstream: c.upstreamOrigin, authenticated: c.credentials !== undefined, access: s.access.modeFor(c) }));
+}
+
+/** The loud warning: connectors with credentials open to anyone who reaches a non-loopback address. */
+function warnIfOpen(s: Settings, logger: Logger, connectors: Connector[]): void {
+  const exposed = connectors.filter((c) => c.credentials && s.access.modeFor(c) === 'none');
+  if (exposed.length && !isLoopback(s.listen.host)) {
+    logger.warn(
+      { listen: `${s.listen.host}:${s.listen.port}`, connectors: exposed.map(connectorKey) },
+      'ACCESS CONTROL IS OFF: anyone who can reach this address uses these connectors with their registry credentials; set --access static or kubernetes',
+    );
+  }
+}
+
+/** Applies a changed configuration file (or token file) whole, or rejects it and keeps serving the previous one. */
+function reloader(s: Settings, server: ProxyServer, logger: Logger): () => void {
+  let applied = s.cfg.fingerprint;
+  return () => {
     let next: Configuration;
     try {
-      next = loadConfiguration({ configFile, upstream, tokensFile, tokensOnly: kube !== undefined });
+      next = loadConfiguration({ configFile: s.configFile, upstream: s.upstream, tokensFile: s.tokensFile, tokensOnly: s.kube !== undefined });
       if (next.fingerprint === applied) return;
-      const problems = configurationProblems(next, access, undefined, source);
+      const problems = configurationProblems(next, s.access, undefined, s.source);
       if (problems.length) throw new ConfigError(problems.join('; '));
     } catch (err) {
       // Never let a bad edit stop a running proxy; unexpected errors are named, not quoted.
-      const message = err instanceof ConfigError ? err.message : `${configFile ?? tokensFile}: unreadable configuration (${(err as Error)?.name ?? 'error'})`;
+      const message = err instanceof ConfigError ? err.message : `${s.configFile ?? s.tokensFile}: unreadable configuration (${(err as Error)?.name ?? 'error'})`;
       logger.error({ err: message }, 'configuration change rejected; still serving the previous configuration');
       return;
     }
     applied = next.fingerprint;
-    access.setTokens(next.accessTokens);
-    if (kube) {
+    s.access.setTokens(next.accessTokens);
+    if (s.kube) {
       logger.info({ accessTokens: next.accessTokens.length }, 'access tokens applied');
       return;
     }
     void server.setConnectors(next.connectors);
-    if (defaultConnector !== undefined && !next.connectors.some((c) => connectorKey(c) === defaultConnector)) {
-      logger.warn({ defaultConnector }, 'the default connector is no longer configured: plain /v2/<repo> requests get 404 NAME_UNKNOWN');
+    if (s.defaultConnector !== undefined && !next.connectors.some((c) => connectorKey(c) === s.defaultConnector)) {
+      logger.warn({ defaultConnector: s.defaultConnector }, 'the default connector is no longer configured: plain /v2/<repo> requests get 404 NAME_UNKNOWN');
     }
-    logger.info({ connectors: describe(next.connectors), accessTokens: next.accessTokens.length }, 'configuration applied');
-    warnOpen(next.connectors);
+    logger.info({ connectors: describeConnectors(s, next.connectors), accessTokens: next.accessTokens.length }, 'configuration applied');
+    warnIfOpen(s, logger, next.connectors);
   };
-  if (kube) {
-    const leader = kube.leaderElection
-      ? new kube.k8s.LeaderElector({ kubeConfig: kube.kc, namespace: kube.leaseNamespace, name: 'oci-connector-proxy', identity: process.env['POD_NAME'] || hostname(), log: logger })
-      : undefined;
-    controller = new kube.k8s.KubernetesController({
-      kubeConfig: kube.kc,
-      namespaces: kube.namespaces,
-      log: logger,
-      server,
-      addressMode,
-      proxyServiceHost: kube.proxyService,
-      servicePort,
-      proxyHost: opt('proxy-host') ?? kube.proxyService,
-      leader,
-      translate: kube.translate,
-    });
-    controller.start().then(
-      () => logger.info({ namespaces: kube.namespaces.length ? kube.namespaces : 'all', listed: controller!.ready }, 'kubernetes source started'),
-      (err: unknown) => logger.error({ err: (err as Error)?.name }, 'kubernetes source failed to start'),
-    );
-  }
+}
 
-  const watched = [configFile, tokensFile].filter((f): f is string => f !== undefined);
-  const watcher = watched.length ? watchFiles(watched, reload) : undefined;
+function startKubernetes(s: Settings, kube: NonNullable<Settings['kube']>, server: ProxyServer, logger: Logger): KubernetesController {
+  const leader = kube.leaderElection
+    ? new kube.k8s.LeaderElector({ kubeConfig: kube.kc, namespace: kube.leaseNamespace, name: 'oci-connector-proxy', identity: process.env['POD_NAME'] || hostname(), log: logger })
+    : undefined;
+  const controller = new kube.k8s.KubernetesController({
+    kubeConfig: kube.kc,
+    namespaces: kube.namespaces,
+    log: logger,
+    server,
+    addressMode: s.addressMode,
+    proxyServiceHost: kube.proxyService,
+    servicePort: s.servicePort,
+    proxyHost: s.proxyHost ?? kube.proxyService,
+    leader,
+    translate: kube.translate,
+  });
+  controller.start().then(
+    () => logger.info({ namespaces: kube.namespaces.length ? kube.namespaces : 'all', listed: controller.ready }, 'kubernetes source started'),
+    (err: unknown) => logger.error({ err: (err as Error)?.name }, 'kubernetes source failed to start'),
+  );
+  return controller;
+}
 
+/** SIGTERM/SIGINT: stop taking work, let in-flight requests finish within `grace`, exit 0; a second signal exits at once. */
+function onSignals(grace: number, logger: Logger, stopAll: () => Promise<unknown>): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
@@ -419,8 +475,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, grace);
     timer.unref();
-    watcher?.close();
-    Promise.all([controller?.stop(), server.close()]).then(
+    stopAll().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'error during shutdown');
