@@ -52,7 +52,7 @@ export class HealthMonitor {
     this.now = now;
   }
 
-  /** Takes a new connector set: drops removed connectors, checks all the others now. */
+  /** Takes a new connector set: drops removed connectors, checks new and changed ones now. */
   update(set: ConnectorSet): Promise<void> {
     for (const key of this.entries.keys()) if (!set.clients.has(key)) this.entries.delete(key);
     const checks: Promise<void>[] = [];
@@ -67,8 +67,10 @@ export class HealthMonitor {
         e = { client, checked: undefined, conditions: stamp([], [...checking, readyOf(checking)], this.now().toISOString()), checkedAt: undefined, running: undefined, again: false };
         this.entries.set(key, e);
       }
-      // A changed connector keeps its previous results until the new check is done (no flapping
-      // to Unknown); `fresh` says whether they are about the current one.
+      // Only new and changed connectors are checked now (an unchanged one keeps its client and
+      // its results). A changed one keeps its previous results until the new check is done (no
+      // flapping to Unknown); `fresh` says whether they are about the current one.
+      if (e.client === client && e.checked === client) continue;
       e.client = client;
       checks.push(this.check(key));
     }

@@ -16,8 +16,8 @@ export interface KubernetesSourceOptions {
   /** Namespaces to watch; empty: all. */
   namespaces: readonly string[];
   log: Logger;
-  /** Called (debounced) with every new set of served connectors and all translations. */
-  onChange: (connectors: Connector[], translations: Translation[]) => void;
+  /** Called (debounced) with every new set of served connectors (the translations are in `translations`). */
+  onChange: (connectors: Connector[]) => void;
   debounceMs?: number;
   /** Longest back-off between failed list/watch attempts: default 30 s. */
   maxBackoffMs?: number;
@@ -136,7 +136,7 @@ export class KubernetesSource {
     const fingerprint = JSON.stringify([connectors, translations.map((t) => [t.key, t.object.metadata?.generation, t.secret, 'problem' in t ? t.problem : null])]);
     if (fingerprint === this.lastFingerprint) return;
     this.lastFingerprint = fingerprint;
-    this.o.onChange(connectors, translations);
+    this.o.onChange(connectors);
   }
 
   async stop(): Promise<void> {

@@ -37,7 +37,6 @@ export class StatusWriter {
    * sync before the watch catches up would write again with new transition times.
    */
   private readonly written = new Map<string, { body: string; status: ConnectorStatus }>();
-  writes = 0;
 
   constructor(kc: KubeConfig, log: Logger) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
@@ -57,7 +56,6 @@ export class StatusWriter {
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),
     );
-    this.writes++;
     this.written.set(id, { body, status: next });
     const ready = next.conditions.find((c) => c.type === 'Ready');
     this.log.info({ connector: key, ready: ready?.status, reason: ready?.reason || undefined }, 'connector status written');
