@@ -73,6 +73,13 @@ export function unauthorized(message: string, detail?: unknown): RegistryError {
   return new RegistryError(401, 'UNAUTHORIZED', message, detail, { 'www-authenticate': `Basic realm="${REALM}"` });
 }
 
+/** 401 for a caller the proxy does not know: no credential, or one that is not valid. */
+export function notAuthenticated(credential: PresentedCredential): RegistryError {
+  return unauthorized(
+    credential.kind === 'none' ? 'authentication required: send a proxy token as the Basic password or as a Bearer token' : 'the proxy token is not valid',
+  );
+}
+
 export interface AccessOptions {
   mode: AccessMode;
   tokens?: readonly AccessToken[];

@@ -8,7 +8,7 @@
  *   GET /connectors/<ns>/<name>/configurations/<file>
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AccessControl } from '../access/control.ts';
+import { type AccessControl, type Decision, notAuthenticated } from '../access/control.ts';
 import { presentedCredential, type PresentedCredential } from '../access/credential.ts';
 import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from '../configurations/render.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
@@ -61,8 +61,15 @@ export function registerManagement(app: FastifyInstance, deps: ManagementDeps): 
 
   /** The connector named in the path, if the caller may use it. */
   const allowed = async (credential: PresentedCredential, namespace: string, name: string): Promise<Connector> => {
-    const client = deps.connectors().clients.get(`${namespace}/${name}`);
-    if (!client) throw new RegistryError(404, 'NAME_UNKNOWN', `connector ${namespace}/${name} is not served by this proxy`, { namespace, name });
+    const set = deps.connectors();
+    const client = set.clients.get(`${namespace}/${name}`);
+    if (!client) {
+      // Which connectors exist is for callers the proxy knows (as on the registry API).
+      if (deps.access.required([...set.clients.values()].map((c) => c.connector)) && !(await deps.access.authenticated(credential))) {
+        throw notAuthenticated(credential);
+      }
+      throw new RegistryError(404, 'NAME_UNKNOWN', `connector ${namespace}/${name} is not served by this proxy`, { namespace, name });
+    }
     const d = await deps.access.decide(credential, client.connector);
     if (!d.allowed) throw d.error;
     return client.connector;
@@ -71,7 +78,9 @@ export function registerManagement(app: FastifyInstance, deps: ManagementDeps): 
   app.get('/connectors', async (req, reply) => {
     const credential = presentedCredential(req.raw.rawHeaders);
     const all = [...deps.connectors().clients.values()].map((c) => c.connector);
-    const decisions = await Promise.all(all.map((c) => deps.access.decide(credential, c)));
+    // One at a time: under kubernetes access each may be a SubjectAccessReview (then cached).
+    const decisions: Decision[] = [];
+    for (const c of all) decisions.push(await deps.access.decide(credential, c));
     const visible = all.filter((_, i) => decisions[i]!.allowed);
     if (visible.length === 0 && all.length > 0) {
       // Nothing to show: say why (no or wrong credential → 401 challenge; a token for none of these → 403).

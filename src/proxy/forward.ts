@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { upstreamRepository } from '../connectors/model.ts';
-import { type AccessControl, type Decision, unauthorized } from '../access/control.ts';
+import { type AccessControl, type Decision, notAuthenticated } from '../access/control.ts';
 import { type PresentedCredential, presentedCredential } from '../access/credential.ts';
 import type { ConnectorSet } from '../connectors/registry.ts';
 import { requestLogger } from '../observability/logger.ts';
@@ -206,6 +206,14 @@ export function createForwarder(deps: ForwardDeps) {
         answerBaseLocally(set);
         return;
       }
+      if (err instanceof RegistryError && err.status === 404 && deps.access.required([...set.clients.values()].map((c) => c.connector))) {
+        // Which connectors exist is for callers the proxy knows: others get the same 401 as for
+        // a connector that exists.
+        void deps.access.authenticated(credential()).then((ok) => {
+          if (!res.destroyed) fail(ok ? err : notAuthenticated(credential()));
+        });
+        return;
+      }
       fail(err instanceof RegistryError ? err : new RegistryError(500, 'UNKNOWN', 'internal error'));
       return;
     }
@@ -218,7 +226,7 @@ export function createForwarder(deps: ForwardDeps) {
       void deps.access.authenticated(credential()).then((ok) => {
         if (res.destroyed) return;
         if (ok) writeBase(res, method);
-        else fail(unauthorized(credential().kind === 'none' ? 'authentication required: send a proxy token as the Basic password or as a Bearer token' : 'the proxy token is not valid'));
+        else fail(notAuthenticated(credential()));
       });
     }
 

@@ -140,6 +140,19 @@ describe('registry API under static access', () => {
     expect(host.statusCode).toBe(403);
   });
 
+  it('which connectors exist is not told to callers the proxy does not know', async () => {
+    const unknown = `${proxy.url}/v2/namespaces/team-a/connectors/nope/team/app/manifests/v1`;
+    for (const headers of [{}, { authorization: basic('not-a-token-0123456789') }] as Record<string, string>[]) {
+      const res = await http(unknown, { headers });
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Basic realm="oci-connector-proxy"');
+      expect((await http(`${proxy.url}/connectors/team-a/nope`, { headers })).status).toBe(401);
+    }
+    const known = await http(unknown, { headers: { authorization: basic(TOKEN_OPEN) } });
+    expect(known.status).toBe(404);
+    expect(ociCode(known)).toBe('NAME_UNKNOWN');
+  });
+
   it('plain /v2/<repo> with two connectors and no default is 404 NAME_UNKNOWN saying how to choose', async () => {
     const res = await http(`${proxy.url}/v2/team/app/manifests/v1`, { headers: { authorization: basic(TOKEN_ALL) } });
     expect(res.status).toBe(404);
