@@ -18,15 +18,23 @@ const BASE = { service: 'oci-connector-proxy' };
 const destinations = new WeakMap<Logger, pino.DestinationStream>();
 
 /**
- * The process logger. Without a destination it writes to stdout asynchronously (writes made
- * while one is in flight go out together), flushed on exit.
+ * The process logger. Without a destination it writes to stdout asynchronously in batches
+ * (up to 4 KiB, at least every 250 ms; one write per request line was ~6% of the CPU of a
+ * manifest GET), flushed on exit.
  */
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   let dest: pino.DestinationStream;
   if (destination) {
     dest = destination as unknown as pino.DestinationStream;
   } else {
-    const boom = pino.destination({ dest: 1, sync: false });
+    const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    setInterval(() => {
+      try {
+        boom.flush();
+      } catch {
+        // stdout is gone: nothing to flush to
+      }
+    }, 250).unref();
     process.once('exit', () => {
       try {
         boom.flushSync();
