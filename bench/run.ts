@@ -24,6 +24,7 @@ import { Agent, request } from 'undici';
 import { configYaml } from '../test/helpers/config-files.ts';
 import { makeImage, MT, sha256 } from '../test/helpers/oci.ts';
 import { freePort, waitFor } from '../test/helpers/ports.ts';
+import { registryConfigYaml } from '../test/helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../test/helpers/token-server.ts';
 import { type CpuProfile, summarizeProfile } from './profile.ts';
 
@@ -269,23 +270,7 @@ async function startRegistry(name: string, extra: string, readyStatus: number, a
   const config = join(WORK, `${name}.yml`);
   writeFileSync(
     config,
-    `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: ${accessLog ? 'false' : 'true'}
-storage:
-  filesystem:
-    rootdirectory: ${STORAGE}
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:${port}
-  secret: ocp-bench-upload-state-secret
-${extra}`,
+    registryConfigYaml({ port, root: STORAGE, extra, accessLog, secret: 'ocp-bench-upload-state-secret' }),
   );
   const proc = spawnLogged(name, 'registry', 'docker-registry', ['serve', config]);
   const url = `http://127.0.0.1:${port}`;

@@ -26,26 +26,31 @@ export interface RegistryOptions {
   dir?: string;
 }
 
-export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ocp-registry-'));
-  const port = options.port ?? (await freePort());
-  const config = `version: 0.1
+/** The docker-registry config the tests and the benchmark run: loopback, filesystem storage, deletes on. */
+export function registryConfigYaml(o: { port: number; root: string; extra?: string | undefined; accessLog?: boolean; secret?: string }): string {
+  return `version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: ${o.accessLog ? 'false' : 'true'}
 storage:
   filesystem:
-    rootdirectory: ${join(dir, 'data')}
+    rootdirectory: ${o.root}
   delete:
     enabled: true
   maintenance:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:${port}
-${options.extraConfig ?? ''}
+  addr: 127.0.0.1:${o.port}
+${o.secret ? `  secret: ${o.secret}\n` : ''}${o.extra ?? ''}
 `;
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ocp-registry-'));
+  const port = options.port ?? (await freePort());
+  const config = registryConfigYaml({ port, root: join(dir, 'data'), extra: options.extraConfig });
   writeFileSync(join(dir, 'config.yml'), config);
   let out = '';
   const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
