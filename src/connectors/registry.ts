@@ -93,13 +93,8 @@ export class ConnectorSet {
     return this.defaultKey !== undefined && !this.clients.has(this.defaultKey);
   }
 
-  /** The connector a request is for: the path prefix's, else the Host header's, else the default one. */
-  resolve(selector: PathSelector | undefined, host?: string): UpstreamClient {
-    return this.resolveWithReason(selector, host).client;
-  }
-
-  /** As resolve, and how the connector was chosen. */
-  resolveWithReason(selector: PathSelector | undefined, host?: string): { client: UpstreamClient; by: ResolvedBy } {
+  /** The connector a request is for (the path prefix's, else the Host header's, else the default one) and how it was chosen. */
+  resolve(selector: PathSelector | undefined, host?: string): { client: UpstreamClient; by: ResolvedBy } {
     if (selector) {
       const client = this.clients.get(`${selector.namespace}/${selector.name}`);
       if (!client) {

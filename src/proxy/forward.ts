@@ -190,7 +190,7 @@ export function createForwarder(deps: ForwardDeps) {
     let presented: PresentedCredential | undefined;
     const credential = (): PresentedCredential => (presented ??= presentedCredential(req.rawHeaders));
     try {
-      const resolved = set.resolveWithReason(route.selector, req.headers.host);
+      const resolved = set.resolve(route.selector, req.headers.host);
       client = resolved.client;
       resolvedBy = resolved.by;
       held = client;
