@@ -6,23 +6,18 @@ import { RegistryError } from '../distribution/errors.ts';
 import type { PathSelector } from '../distribution/route.ts';
 import { UpstreamClient, type UpstreamOptions } from '../upstream/client.ts';
 import { credentialsFingerprint, type TokenService } from '../upstream/token.ts';
+import { commaList } from '../util/list.ts';
 import { type Connector, connectorKey } from './model.ts';
 
-/**
- * Host names that pick a connector: its proxy Service's names (`c-<name>.<namespace>`, with
- * `.svc` and `.svc.cluster.local`) and any listed in `spec.params hosts`. Lower case, no port.
- */
-export function hostNamesOf(c: Connector): string[] {
-  return [...serviceHostNames(c), ...extraHostNames(c)];
-}
-
+/** The names of a connector's proxy Service: `c-<name>.<namespace>`, with `.svc` and `.svc.cluster.local`. */
 function serviceHostNames(c: Connector): string[] {
   const service = `c-${c.name}.${c.namespace}`;
   return [service, `${service}.svc`, `${service}.svc.cluster.local`];
 }
 
+/** Host names listed in `spec.params hosts`: lower case, no port. */
 function extraHostNames(c: Connector): string[] {
-  return (c.params['hosts'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  return commaList(c.params['hosts']).map((h) => h.toLowerCase());
 }
 
 /** The host part of a Host header, lower case, without the port. */
@@ -93,30 +88,38 @@ export class ConnectorSet {
     return this.defaultKey !== undefined && !this.clients.has(this.defaultKey);
   }
 
-  /** The connector a request is for (the path prefix's, else the Host header's, else the default one) and how it was chosen. */
-  resolve(selector: PathSelector | undefined, host?: string): { client: UpstreamClient; by: ResolvedBy } {
+  /** Every connector of the set. */
+  get connectors(): Connector[] {
+    return [...this.clients.values()].map((c) => c.connector);
+  }
+
+  /**
+   * The connector a request is for (the path prefix's, else the Host header's, else the default
+   * one) and how it was chosen; undefined when none applies (see unresolved for why).
+   */
+  resolve(selector: PathSelector | undefined, host?: string): { client: UpstreamClient; by: ResolvedBy } | undefined {
     if (selector) {
       const client = this.clients.get(`${selector.namespace}/${selector.name}`);
-      if (!client) {
-        throw new RegistryError(404, 'NAME_UNKNOWN', `connector ${selector.namespace}/${selector.name} is not served by this proxy`, selector);
-      }
-      return { client, by: 'path' };
+      return client && { client, by: 'path' };
     }
     if (host !== undefined) {
       const byHost = this.byHost.get(hostOnly(host));
       if (byHost) return { client: byHost, by: 'host' };
     }
-    if (!this.defaultClient) {
-      throw new RegistryError(
-        404,
-        'NAME_UNKNOWN',
-        this.defaultMissing
-          ? `the default connector ${this.defaultKey} is not served by this proxy; use /v2/namespaces/<ns>/connectors/<name>/<repository> or a connector's host name`
-          : `no default connector: this proxy serves ${this.clients.size} connectors; use /v2/namespaces/<ns>/connectors/<name>/<repository> or a connector's host name`,
-        host === undefined ? undefined : { host: hostOnly(host) },
-      );
-    }
-    return { client: this.defaultClient, by: 'default' };
+    return this.defaultClient && { client: this.defaultClient, by: 'default' };
+  }
+
+  /** Why resolve found no connector: the 404 NAME_UNKNOWN the caller gets. */
+  unresolved(selector: PathSelector | undefined, host?: string): RegistryError {
+    if (selector) return new RegistryError(404, 'NAME_UNKNOWN', `connector ${selector.namespace}/${selector.name} is not served by this proxy`, selector);
+    return new RegistryError(
+      404,
+      'NAME_UNKNOWN',
+      this.defaultMissing
+        ? `the default connector ${this.defaultKey} is not served by this proxy; use /v2/namespaces/<ns>/connectors/<name>/<repository> or a connector's host name`
+        : `no default connector: this proxy serves ${this.clients.size} connectors; use /v2/namespaces/<ns>/connectors/<name>/<repository> or a connector's host name`,
+      host === undefined ? undefined : { host: hostOnly(host) },
+    );
   }
 
   /**

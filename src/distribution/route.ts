@@ -33,7 +33,10 @@ export interface Route {
   uploadId: string | undefined;
   /** Path after `/v2/<repository>`, e.g. `/manifests/latest`; the whole path after `/v2` otherwise. */
   tail: string;
-  /** Raw query string including the leading `?`, or ''. Forwarded byte for byte. */
+  /**
+   * The query as it goes upstream, including the leading `?`, or '': re-encoded from the parsed
+   * parameters (repeated `digest`, `mount` or `from` refused), never the client's raw bytes.
+   */
   query: string;
   /** Cross-repository mount source (`from=`), when the request is a mount. */
   mountFrom: string | undefined;
@@ -75,7 +78,7 @@ function segments(path: string): string[] {
 export function parseRoute(method: string, target: string): Route {
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
-  const query = q === -1 ? '' : target.slice(q);
+  const params = new URLSearchParams(q === -1 ? '' : target.slice(q + 1));
   if (path !== '/v2' && !path.startsWith('/v2/')) throw notFound(target);
 
   let segs = segments(path);
@@ -97,7 +100,7 @@ export function parseRoute(method: string, target: string): Route {
     reference: undefined,
     uploadId: undefined,
     tail: '',
-    query,
+    query: encodeQuery(params),
     mountFrom: undefined,
   };
 
@@ -149,9 +152,26 @@ export function parseRoute(method: string, target: string): Route {
   route.repository = repository;
   route.tail = '/' + segs.slice(nameEnd).join('/');
   checkMethod(method, route, target);
-  checkReference(route);
-  checkQuery(method, route);
+  checkReference(method, route);
+  checkQuery(method, route, params);
   return route;
+}
+
+/** `?a=1&b=2` from parsed parameters, or '' for none. */
+export function encodeQuery(params: URLSearchParams): string {
+  return params.size === 0 ? '' : '?' + params.toString();
+}
+
+/** A route's query with the mount source replaced (`from`), or without the mount (`null`): a plain upload. */
+export function withMountFrom(route: Route, from: string | null): string {
+  const params = new URLSearchParams(route.query.slice(1));
+  if (from === null) {
+    params.delete('mount');
+    params.delete('from');
+  } else {
+    params.set('from', from);
+  }
+  return encodeQuery(params);
 }
 
 function checkMethod(method: string, route: Route, target: string): Route {
@@ -164,7 +184,7 @@ function checkMethod(method: string, route: Route, target: string): Route {
   return route;
 }
 
-function checkReference(route: Route): void {
+function checkReference(method: string, route: Route): void {
   const ref = route.reference;
   switch (route.endpoint) {
     case 'manifest': {
@@ -174,7 +194,10 @@ function checkReference(route: Route): void {
         if (p) throw new RegistryError(400, 'DIGEST_INVALID', p);
       } else {
         const p = tagProblem(ref);
-        if (p) throw new RegistryError(400, 'MANIFEST_INVALID', p);
+        // No manifest has an invalid tag (registries, and the OCI conformance suite, say 404);
+        // pushing one is invalid input.
+        if (p && method === 'PUT') throw new RegistryError(400, 'MANIFEST_INVALID', p);
+        if (p) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest unknown: ${p}`, { reference: ref.slice(0, 200) });
       }
       return;
     }
@@ -195,10 +218,15 @@ function checkReference(route: Route): void {
   }
 }
 
+/** Parameters that must appear at most once: the upstream would read only one of them. */
+const SINGLE = ['digest', 'mount', 'from'] as const;
+
 /** Query parameters that name digests or repositories are checked like the path. */
-function checkQuery(method: string, route: Route): void {
-  if (route.query.length <= 1) return;
-  const params = new URLSearchParams(route.query.slice(1));
+function checkQuery(method: string, route: Route, params: URLSearchParams): void {
+  if (params.size === 0) return;
+  for (const name of SINGLE) {
+    if (params.getAll(name).length > 1) throw new RegistryError(400, name === 'from' ? 'NAME_INVALID' : 'DIGEST_INVALID', `query parameter ${name} is given more than once`);
+  }
   if (route.endpoint === 'upload-start' || (route.endpoint === 'upload' && method === 'PUT')) {
     for (const d of params.getAll('digest')) {
       const p = digestProblem(d);

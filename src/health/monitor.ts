@@ -16,8 +16,6 @@ export interface HealthOptions {
   timeoutMs: number;
 }
 
-export const DEFAULT_HEALTH_OPTIONS: HealthOptions = { intervalMs: 60_000, timeoutMs: 10_000 };
-
 export interface ConnectorHealth {
   conditions: Condition[];
   /** When the last check finished (RFC 3339), if one has. */

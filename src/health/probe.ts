@@ -5,24 +5,20 @@
  * AuthenticationFailed (with the status code), ConnectionFailed (with the network error).
  */
 import { upstreamRepository } from '../connectors/model.ts';
-import { RegistryError } from '../distribution/errors.ts';
-import { parseRoute } from '../distribution/route.ts';
+import { normalizeScopes } from '../distribution/scope.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
+import { causeChain, isTimeout, TokenServerError, UpstreamError, UpstreamRefused } from '../upstream/errors.ts';
+import { upstreamFailure } from '../upstream/failures.ts';
 import { discard } from '../upstream/types.ts';
 import type { Observed } from './conditions.ts';
 
 function networkError(err: unknown, timeoutMs: number): string {
-  if ((err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 4; depth++) {
-    const code = (e as { code?: unknown }).code;
-    const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && message && !parts.includes(message)) parts.push(message);
-    if (typeof code === 'string' && !parts.some((p) => p.includes(code))) parts.push(code);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return parts.join(': ') || 'unknown error';
+  return isTimeout(err) ? `no answer within ${timeoutMs} ms` : causeChain(err);
+}
+
+/** A refusal of the credentials (by the registry or its token server), rather than a failure to reach them. */
+function isRefusal(err: unknown): boolean {
+  return err instanceof UpstreamRefused || (err instanceof TokenServerError && err.kind === 'refused');
 }
 
 export function secretCondition(client: UpstreamClient): Observed {
@@ -66,18 +62,19 @@ async function probeHeld(client: UpstreamClient, timeoutMs: number): Promise<Obs
   } else {
     const repository = upstreamRepository(client.connector, repo);
     const path = `/v2/${repository}/tags/list?n=1`;
+    const scopes = normalizeScopes([{ type: 'repository', name: repository, actions: ['pull'] }]);
     try {
-      const res = await client.send({ method: 'GET', path, headers: ['accept', 'application/json'], body: null, signal, route: parseRoute('GET', `/v2/${repo}/tags/list?n=1`), repository, mountFrom: undefined });
+      const res = await client.send({ method: 'GET', path, headers: ['accept', 'application/json'], body: null, signal, scopes, traffic: 'small' });
       discard(res.body);
       auth =
         res.statusCode === 200
           ? { type: 'AuthReady', status: 'True', reason: '', message: '' }
           : { type: 'AuthReady', status: 'False', reason: 'AuthenticationFailed', message: `Authentication failed: status code ${res.statusCode}` };
     } catch (err) {
-      auth =
-        err instanceof RegistryError && (err.status === 401 || err.status === 403)
-          ? { type: 'AuthReady', status: 'False', reason: 'AuthenticationFailed', message: `Authentication failed: status code ${err.status}: ${err.message}` }
-          : { type: 'AuthReady', status: 'False', reason: 'ConnectionFailed', message: err instanceof RegistryError ? err.message : `Get "${origin}${path}": ${networkError(err, timeoutMs)}` };
+      const worded = upstreamFailure(err, client);
+      auth = isRefusal(err)
+        ? { type: 'AuthReady', status: 'False', reason: 'AuthenticationFailed', message: `Authentication failed: status code ${worded.status}: ${worded.message}` }
+        : { type: 'AuthReady', status: 'False', reason: 'ConnectionFailed', message: err instanceof UpstreamError ? worded.message : `Get "${origin}${path}": ${networkError(err, timeoutMs)}` };
     }
   }
   return [secret, liveness, auth];

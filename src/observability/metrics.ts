@@ -5,7 +5,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { HealthMonitor } from '../health/monitor.ts';
-import type { TokenService, TokenStats } from '../upstream/token.ts';
+import type { TokenEvent, TokenService } from '../upstream/token.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -44,8 +44,8 @@ export class Metrics {
 
   /** Counts the token service's exchanges, hits and failures per connector. */
   watchTokens(tokens: TokenService): void {
-    const names: Record<keyof TokenStats, string> = { exchanges: 'exchange', hits: 'hit', failures: 'failure' };
-    tokens.onStat = (event, connector) => this.tokens.inc({ connector, event: names[event] });
+    const names: Record<TokenEvent, string> = { exchanges: 'exchange', hits: 'hit', failures: 'failure' };
+    tokens.on('stat', (event, connector) => this.tokens.inc({ connector, event: names[event] }));
   }
 
   /** Exposes each connector's conditions as `ocp_connector_condition{type,status} 1`. */

@@ -3,7 +3,7 @@
  * - which client headers go upstream (end-to-end ones, minus the client's own credentials);
  * - which upstream headers go back, with Location and Link rewritten to the proxy's address.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus ones that must not cross the proxy. */
 const DROP_REQUEST = new Set([
@@ -111,4 +111,16 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, ctx: Rewrite
     else out[name] = value;
   }
   return out;
+}
+
+/**
+ * The origin the client used to reach the proxy, for rewriting upstream URLs: `http://<Host>`,
+ * or what a fronting proxy says in X-Forwarded-Proto / X-Forwarded-Host, only when it is
+ * trusted (--trust-proxy); otherwise a client could steer Location and Link to any host.
+ */
+export function clientOrigin(req: IncomingMessage, trustProxy: boolean): string {
+  const first = (v: string | string[] | undefined): string | undefined => (typeof v === 'string' ? v.split(',')[0]!.trim() || undefined : undefined);
+  const proto = (trustProxy ? first(req.headers['x-forwarded-proto']) : undefined) ?? 'http';
+  const host = (trustProxy ? first(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? 'localhost';
+  return `${proto}://${host}`;
 }

@@ -1,71 +1,135 @@
 /**
- * In path mode a tag list's `name` field carries the connector prefix back, like Location and
- * Link, so that `<name>:<tag>` is a reference the client can use. Lists are small JSON bodies:
- * read up to a bound; a larger or non-JSON body is passed through untouched.
+ * In path mode a tag list's `name` carries the connector prefix back, like Location and Link,
+ * so that `<name>:<tag>` is a reference the client can use. The list is never held whole: a
+ * small byte scanner follows the JSON just far enough to find the top-level "name" member,
+ * swaps its string value, and lets everything else through as it came, chunk by chunk. Work
+ * per chunk is linear and stops once the name is replaced (registries write it first), so a
+ * list of any size costs neither memory nor a blocked event loop.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 
-export const TAG_LIST_MAX_BYTES = 8 * 1024 * 1024;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+/** A "name" value longer than this is not a repository name: left as it is. */
+const MAX_NAME_BYTES = 4096;
+const MAX_KEY_BYTES = 64;
 
-export interface Rewritten {
-  /** The body to send: rewritten, or what was read so far when the rest must stream through. */
-  head: Buffer;
-  /** True when `head` is the whole (rewritten) body; false when the rest of `body` follows. */
-  complete: boolean;
-}
+type Where = 'start' | 'object' | 'string' | 'done';
 
-/** Reads a tag list and sets its `name`; gives up (complete: false) past the bound. */
-export async function rewriteTagListName(body: Readable, headers: IncomingHttpHeaders, name: string): Promise<Rewritten> {
-  const declared = Number(headers['content-length']);
-  if (!/\bjson\b/.test(headers['content-type'] ?? '') || declared > TAG_LIST_MAX_BYTES) return { head: Buffer.alloc(0), complete: false };
-  // Listeners, not for-await: leaving a for-await loop early would destroy the stream, and
-  // past the bound the rest of it must still flow to the client.
-  const read = await new Promise<{ chunks: Buffer[]; ended: boolean }>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (ended: boolean): void => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', onError);
-      resolve({ chunks, ended });
-    };
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > TAG_LIST_MAX_BYTES) {
-        body.pause();
-        body.on('error', () => {}); // until the caller pipes the rest (pipeline reports errors)
-        done(false);
-      }
-    };
-    const onEnd = (): void => done(true);
-    const onError = (err: Error): void => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      reject(err);
-    };
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', onError);
-  });
-  const whole = Buffer.concat(read.chunks);
-  if (!read.ended) return { head: whole, complete: false };
-  try {
-    const list = JSON.parse(whole.toString('utf8')) as unknown;
-    if (typeof list === 'object' && list !== null && !Array.isArray(list) && typeof (list as { name?: unknown }).name === 'string') {
-      (list as { name: string }).name = name;
-      return { head: Buffer.from(JSON.stringify(list)), complete: true };
-    }
-  } catch {
-    // not JSON after all: pass it on as it came
+export class TagListNameRewriter {
+  /** Nothing more will change: the rest of the body passes as it is. */
+  settled = false;
+  /** Bytes the rewrite added (negative: removed); meaningful once settled. */
+  delta = 0;
+  private readonly replacement: Buffer;
+  private where: Where = 'start';
+  private depth = 0;
+  private expectKey = true;
+  private escaped = false;
+  /** The string being read is a key at depth 1 (its bytes kept), the name's value (held back), or other. */
+  private stringKind: 'key' | 'name' | 'other' = 'other';
+  private key: number[] = [];
+  private lastKey = '';
+  /** The name value's bytes from its opening quote, held back until it closes. */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+
+  constructor(name: string) {
+    this.replacement = Buffer.from(JSON.stringify(name));
   }
-  return { head: whole, complete: true };
+
+  /** The bytes to send for `chunk`. */
+  push(chunk: Buffer): Buffer {
+    if (this.settled) return chunk;
+    const out: Buffer[] = [];
+    let from = 0; // start of the part of `chunk` not yet sent or held
+    for (let i = 0; i < chunk.length && !this.settled; i++) {
+      const b = chunk[i]!;
+      if (this.where === 'string') {
+        if (this.stringKind === 'key' && this.key.length <= MAX_KEY_BYTES) this.key.push(b);
+        if (this.escaped) this.escaped = false;
+        else if (b === BACKSLASH) this.escaped = true;
+        else if (b === QUOTE) from = this.closeString(chunk, from, i, out);
+      } else {
+        from = this.structural(chunk, from, i, b, out);
+      }
+    }
+    if (this.stringKind === 'name' && this.where === 'string') {
+      this.hold(chunk.subarray(from));
+      if (this.heldBytes > MAX_NAME_BYTES) out.push(this.end()); // not a repository name: give up
+    } else out.push(chunk.subarray(from));
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
+  }
+
+  /** At the end of the body: whatever was held back, as it came. */
+  end(): Buffer {
+    this.settled = true;
+    const rest = Buffer.concat(this.held);
+    this.held = [];
+    return rest;
+  }
+
+  private structural(chunk: Buffer, from: number, i: number, b: number, out: Buffer[]): number {
+    if (this.where === 'start') {
+      if (b === 0x7b) {
+        this.where = 'object';
+        this.depth = 1;
+      } else if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) {
+        this.settled = true; // not a JSON object
+      }
+      return from;
+    }
+    if (b === QUOTE) return this.openString(chunk, from, i, out);
+    if (b === 0x7b || b === 0x5b) this.depth++;
+    else if (b === 0x7d || b === 0x5d) {
+      if (--this.depth === 0) this.settled = true; // the object ended without a name
+    } else if (this.depth === 1 && b === 0x3a) this.expectKey = false;
+    else if (this.depth === 1 && b === 0x2c) this.expectKey = true;
+    return from;
+  }
+
+  private openString(chunk: Buffer, from: number, i: number, out: Buffer[]): number {
+    this.where = 'string';
+    if (this.depth !== 1) this.stringKind = 'other';
+    else if (this.expectKey) {
+      this.stringKind = 'key';
+      this.key = [];
+    } else this.stringKind = this.lastKey === 'name' ? 'name' : 'other';
+    if (this.stringKind !== 'name') return from;
+    out.push(chunk.subarray(from, i));
+    return i; // held from the opening quote
+  }
+
+  private closeString(chunk: Buffer, from: number, i: number, out: Buffer[]): number {
+    this.where = 'object';
+    if (this.stringKind === 'key') {
+      this.lastKey = keyText(this.key);
+      return from;
+    }
+    if (this.stringKind !== 'name') return from;
+    this.hold(chunk.subarray(from, i + 1));
+    this.settled = true;
+    if (this.heldBytes > MAX_NAME_BYTES) out.push(...this.held);
+    else {
+      out.push(this.replacement);
+      this.delta = this.replacement.length - this.heldBytes;
+    }
+    this.held = [];
+    return i + 1;
+  }
+
+  private hold(part: Buffer): void {
+    if (part.length === 0) return;
+    this.held.push(part);
+    this.heldBytes += part.length;
+  }
 }
 
-/** Headers for a body the proxy changed: its own length, no validators of the original. */
-export function changedBodyHeaders(headers: OutgoingHttpHeaders, length: number): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ...headers, 'content-length': length };
-  for (const validator of ['etag', 'content-md5', 'digest']) delete out[validator];
-  return out;
+/** A key's text (its bytes up to the closing quote), JSON escapes decoded. */
+function keyText(bytes: number[]): string {
+  if (bytes.length > MAX_KEY_BYTES) return '';
+  try {
+    return JSON.parse('"' + Buffer.from(bytes.slice(0, -1)).toString('utf8') + '"') as string;
+  } catch {
+    return '';
+  }
 }

@@ -1,14 +1,27 @@
 /**
- * The upstream client of one connector: an undici Agent (keep-alive pools per origin) and the
- * chain of layers that every request to the upstream goes through.
+ * The upstream client of one connector: its connection pools (an undici Agent per traffic
+ * class) and its chain of layers, composed here and only here, outermost first:
+ *
+ *   1. admission   admission.ts  a slot of the request's traffic class, held until its body ends
+ *   2. redirects   redirect.ts   follow to storage without credentials, or pass
+ *   3. auth        auth.ts       challenge, token or Basic, one replay on 401
+ *   4. scrub       scrub.ts      secrets out of whatever the registry says back
+ *   5. exchange    below         one HTTP exchange with the registry's origin
+ *
+ * A pull-through cache serves before the chain (a handler in src/proxy/); per-upstream TLS
+ * belongs to the agents' `connect` options here.
  */
 import { Agent } from 'undici';
 import type { Connector } from '../connectors/model.ts';
 import { connectorKey } from '../connectors/model.ts';
+import { commaList } from '../util/list.ts';
+import { admissionLayer, Bulkhead } from './admission.ts';
 import { Authenticator } from './auth.ts';
+import type { FailureContext } from './failures.ts';
 import { type RedirectPolicy, redirectLayer } from './redirect.ts';
+import { credentialScrubber, scrubLayer } from './scrub.ts';
 import type { TokenService } from './token.ts';
-import type { Send, UpstreamRequest } from './types.ts';
+import { compose, type Send, type Traffic } from './types.ts';
 
 export interface UpstreamOptions {
   /** ms to establish a TCP/TLS connection. */
@@ -17,18 +30,24 @@ export interface UpstreamOptions {
   headersTimeout: number;
   /** ms of silence allowed while a response body streams. */
   bodyTimeout: number;
-  /** Upper bound of connections per upstream origin. */
-  connections: number;
   /** ms for one exchange with a token server. */
   tokenTimeout: number;
+  /** Upstream connections (and admission slots) for blob transfers, per connector. */
+  bulkConnections: number;
+  /** Upstream connections (and admission slots) for everything else, per connector. */
+  smallConnections: number;
+  /** ms a request may wait for a free slot before it is answered 503. */
+  queueTimeout: number;
 }
 
 export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
   connectTimeout: 10_000,
   headersTimeout: 30_000,
   bodyTimeout: 300_000,
-  connections: 128,
   tokenTimeout: 15_000,
+  bulkConnections: 128,
+  smallConnections: 64,
+  queueTimeout: 10_000,
 };
 
 /** Connector parameters (`spec.params`) the upstream client reads. */
@@ -37,40 +56,39 @@ export function redirectPolicy(c: Connector): RedirectPolicy {
 }
 
 export function allowedRealmHosts(c: Connector): string[] {
-  return (c.params['allowedRealmHosts'] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  return commaList(c.params['allowedRealmHosts']).map((h) => h.toLowerCase());
 }
 
-export class UpstreamClient {
+/** Token exchanges share the small pool's agent; these connections are added to it for them. */
+const TOKEN_CONNECTIONS = 8;
+
+export class UpstreamClient implements FailureContext {
   readonly connector: Connector;
   readonly key: string;
   readonly host: string;
-  readonly agent: Agent;
-  /** The layers every request goes through: auth → redirects → the upstream. */
+  readonly anonymous: boolean;
+  /** Every request to the upstream goes through this: the composed chain. */
   readonly send: Send;
+  readonly bulkheads: Readonly<Record<Traffic, Bulkhead>>;
+  private readonly agents: Readonly<Record<Traffic, Agent>>;
+  private readonly auth: Authenticator;
 
   constructor(connector: Connector, options: UpstreamOptions, tokens: TokenService) {
     this.connector = connector;
     this.key = connectorKey(connector);
     this.host = new URL(connector.upstreamOrigin).host;
-    this.agent = new Agent({
-      connect: { timeout: options.connectTimeout },
-      headersTimeout: options.headersTimeout,
-      bodyTimeout: options.bodyTimeout,
-      connections: options.connections,
-      keepAliveTimeout: 30_000,
-    });
-    const auth = (this.auth = new Authenticator({
-      connector,
-      key: this.key,
-      host: this.host,
-      tokens,
-      dispatcher: this.agent,
-      allowedRealmHosts: allowedRealmHosts(connector),
-    }));
-    this.send = auth.layer(redirectLayer(this.direct, redirectPolicy(connector), connector.upstreamOrigin, this.agent));
+    this.anonymous = connector.credentials === undefined;
+    const agent = (connections: number): Agent =>
+      new Agent({ connect: { timeout: options.connectTimeout }, headersTimeout: options.headersTimeout, bodyTimeout: options.bodyTimeout, connections, keepAliveTimeout: 30_000 });
+    this.agents = { bulk: agent(options.bulkConnections), small: agent(options.smallConnections + TOKEN_CONNECTIONS) };
+    this.bulkheads = {
+      bulk: new Bulkhead('bulk', options.bulkConnections, options.queueTimeout),
+      small: new Bulkhead('small', options.smallConnections, options.queueTimeout),
+    };
+    const registry = compose([scrubLayer(credentialScrubber(connector.credentials))], this.exchange);
+    this.auth = new Authenticator({ connector, key: this.key, tokens, dispatcher: this.agents.small, allowedRealmHosts: allowedRealmHosts(connector), inner: registry });
+    this.send = compose([admissionLayer(this.bulkheads), redirectLayer(redirectPolicy(connector), connector.upstreamOrigin, this.agents.bulk)], this.auth.send);
   }
-
-  private readonly auth: Authenticator;
 
   /**
    * The upstream has answered GET /v2/ and its challenge is known (one ping shared by all
@@ -80,9 +98,9 @@ export class UpstreamClient {
     return this.auth.ready(signal);
   }
 
-  /** The innermost layer: one HTTP exchange with the upstream origin. */
-  private readonly direct: Send = async (req: UpstreamRequest) => {
-    const res = await this.agent.request({
+  /** The innermost layer: one HTTP exchange with the upstream origin, on the pool of the request's class. */
+  private readonly exchange: Send = async (req) => {
+    const res = await this.agents[req.traffic].request({
       origin: this.connector.upstreamOrigin,
       path: req.path,
       method: req.method as 'GET',
@@ -98,7 +116,7 @@ export class UpstreamClient {
 
   /** GET /v2/ without credentials (the liveness probe): the status code; throws on network errors. */
   async ping(signal: AbortSignal): Promise<number> {
-    const res = await this.agent.request({ origin: this.connector.upstreamOrigin, path: '/v2/', method: 'GET', signal });
+    const res = await this.agents.small.request({ origin: this.connector.upstreamOrigin, path: '/v2/', method: 'GET', signal });
     res.body.on('error', () => {}).resume();
     return res.statusCode;
   }
@@ -126,11 +144,16 @@ export class UpstreamClient {
     this.retiring ??= new Promise<void>((resolve) => {
       this.retired = resolve;
       if (this.inflight === 0) resolve();
-    }).then(() => this.agent.close());
+    }).then(() => this.close());
     return this.retiring;
   }
 
+  /** True once the client's connection pools are closed. */
+  get closed(): boolean {
+    return this.agents.bulk.closed && this.agents.small.closed;
+  }
+
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agents.bulk.close(), this.agents.small.close()]);
   }
 }

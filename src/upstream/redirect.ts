@@ -1,11 +1,19 @@
 /**
  * Redirects from the upstream (a blob GET answered with 307 to object storage or a CDN).
- * `follow`: the proxy follows them itself, up to 5 hops, sending no Authorization to any other
- * host and only the headers a storage host needs; the client gets the final answer as if the
- * registry had sent it. `pass`: the redirect goes to the client unchanged.
+ * `follow`: the proxy follows them itself, up to 5 hops; a hop back to the registry goes through
+ * the layers below again (authentication included), a hop to any other host gets only the
+ * headers a storage host needs and never a credential. The client gets the final answer as if
+ * the registry had sent it. `pass`: the redirect goes to the client unchanged.
+ *
+ * This layer sits above authentication, so what a storage host answers never reaches it: a
+ * storage host cannot teach the connector a challenge or receive its credentials. A storage
+ * host's 401 or 403 is StorageRefused (the client never sees a foreign challenge).
+ * undici's own redirect interceptor keeps every header but Authorization and Cookie on another
+ * origin and passes storage challenges through; this one allows only STORAGE_HEADERS.
  */
 import type { Dispatcher } from 'undici';
-import { discard, type Send, type UpstreamRequest, type UpstreamResponse } from './types.ts';
+import { StorageRefused } from './errors.ts';
+import { discard, type Layer, type UpstreamRequest, type UpstreamResponse } from './types.ts';
 
 export type RedirectPolicy = 'follow' | 'pass';
 
@@ -14,32 +22,34 @@ const MAX_HOPS = 5;
 /** What a request to a storage host carries; never Authorization. */
 const STORAGE_HEADERS = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'accept', 'user-agent']);
 
-export function redirectLayer(next: Send, policy: RedirectPolicy, upstreamOrigin: string, dispatcher: Dispatcher): Send {
-  if (policy === 'pass') return next;
-  return async (req) => {
-    let res = await next(req);
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || !REDIRECTS.has(res.statusCode)) return res;
-    let base = new URL(req.path, upstreamOrigin);
-    for (let hop = 0; hop < MAX_HOPS && REDIRECTS.has(res.statusCode); hop++) {
-      const location = res.headers['location'];
-      if (typeof location !== 'string') return res;
-      let target: URL;
-      try {
-        target = new URL(location, base);
-      } catch {
-        return res;
+export function redirectLayer(policy: RedirectPolicy, upstreamOrigin: string, dispatcher: Dispatcher): Layer {
+  return (next) => {
+    if (policy === 'pass') return next;
+    return async (req) => {
+      let res = await next(req);
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || !REDIRECTS.has(res.statusCode)) return res;
+      let base = new URL(req.path, upstreamOrigin);
+      for (let hop = 0; hop < MAX_HOPS && REDIRECTS.has(res.statusCode); hop++) {
+        const target = redirectTarget(res, base);
+        if (!target) return res;
+        discard(res.body);
+        res = target.origin === upstreamOrigin ? await next({ ...req, path: target.pathname + target.search }) : await toStorage(req, target, dispatcher);
+        base = target;
       }
-      if (target.protocol !== 'https:' && target.protocol !== 'http:') return res;
-      discard(res.body);
-      if (target.origin === upstreamOrigin) {
-        res = await next({ ...req, path: target.pathname + target.search });
-      } else {
-        res = await toStorage(req, target, dispatcher);
-      }
-      base = target;
-    }
-    return res;
+      return res;
+    };
   };
+}
+
+function redirectTarget(res: UpstreamResponse, base: URL): URL | undefined {
+  const location = res.headers['location'];
+  if (typeof location !== 'string') return undefined;
+  try {
+    const target = new URL(location, base);
+    return target.protocol === 'https:' || target.protocol === 'http:' ? target : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function toStorage(req: UpstreamRequest, target: URL, dispatcher: Dispatcher): Promise<UpstreamResponse> {
@@ -48,5 +58,10 @@ async function toStorage(req: UpstreamRequest, target: URL, dispatcher: Dispatch
     if (STORAGE_HEADERS.has(req.headers[i]!.toLowerCase())) headers.push(req.headers[i]!, req.headers[i + 1]!);
   }
   const res = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method: req.method as 'GET', headers, signal: req.signal });
+  if (res.statusCode === 401 || res.statusCode === 403) {
+    discard(res.body);
+    throw new StorageRefused(target.host, res.statusCode);
+  }
+  delete res.headers['www-authenticate'];
   return { statusCode: res.statusCode, headers: res.headers, body: res.body };
 }

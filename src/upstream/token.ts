@@ -2,14 +2,16 @@
  * Token exchange with a registry's token server (CNCF distribution token auth), and the shared
  * token cache: keyed by connector, credentials, realm, service and scope set; entries expire a
  * safety margin before the token does; concurrent requests for the same token share one
- * exchange. Tokens and credentials never appear in errors or logs.
+ * exchange (lru-cache's fetch: single flight with a TTL per entry). Failures are
+ * TokenServerErrors; tokens and credentials never appear in them or in logs.
  */
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
 import type { Credentials } from '../connectors/model.ts';
-import { RegistryError } from '../distribution/errors.ts';
-import { upstreamFailure } from './failures.ts';
+import { basicAuthorization } from '../util/basic.ts';
+import { isTimeout, TokenServerError } from './errors.ts';
 import { discard } from './types.ts';
 
 export interface Token {
@@ -44,6 +46,9 @@ export interface TokenStats {
   hits: number;
   failures: number;
 }
+
+/** What the service emits as `stat` events, with the connector's key (metrics subscribe). */
+export type TokenEvent = keyof TokenStats;
 
 const CLIENT_ID = 'oci-connector-proxy';
 const MIN_EXPIRES_IN = 60; // seconds: the spec's default and floor
@@ -90,24 +95,33 @@ export function parseTokenBody(text: string, now: number): { token: Token; refre
   return { token: { value, expiresAt: issued + expiresIn * 1000 }, refreshToken };
 }
 
-export class TokenService {
+export class TokenService extends EventEmitter<{ stat: [event: TokenEvent, connector: string] }> {
   readonly stats: TokenStats = { exchanges: 0, hits: 0, failures: 0 };
-  /** Tokens with the time (our clock) from which they are too close to expiry to hand out. */
-  private readonly cache: LRUCache<string, { token: Token; staleAt: number }>;
-  private readonly inflight = new Map<string, Promise<Token>>();
+  /** Tokens, each until a margin before it expires (our clock); fetch() shares one exchange per key. */
+  private readonly cache: LRUCache<string, Token, { request: TokenRequest; dispatcher: Dispatcher }>;
   /** Refresh tokens by connector, credentials, realm and service. */
   private readonly refreshTokens: LRUCache<string, string>;
   /** Realms whose token server does not take the OAuth2 POST: use GET. */
   private readonly getOnly = new Set<string>();
   private readonly options: TokenServiceOptions;
   private readonly now: () => number;
-  /** Called for every cache hit, exchange and failure, with the connector (metrics). */
-  onStat: ((event: keyof TokenStats, connector: string) => void) | undefined;
 
   constructor(options: TokenServiceOptions) {
+    super();
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.cache = new LRUCache({ max: options.max, ttlAutopurge: false });
+    this.cache = new LRUCache({
+      max: options.max,
+      ttlAutopurge: false,
+      ttlResolution: 0,
+      // Expiry follows the injected clock (tests move it forward).
+      perf: { now: this.now },
+      fetchMethod: async (_key, _stale, { options: entry, context }) => {
+        const token = await this.exchange(context.request, context.dispatcher);
+        entry.ttl = cacheTtl(token.expiresAt - this.now());
+        return token;
+      },
+    });
     this.refreshTokens = new LRUCache({ max: options.max });
   }
 
@@ -115,39 +129,22 @@ export class TokenService {
     return [r.connector, r.fingerprint ?? credentialsFingerprint(r.credentials), r.realm, r.service ?? '', r.scopes.join(' ')].join('\0');
   }
 
-  /** A valid token for the request: from the cache, from an exchange already under way, or new. */
+  private count(event: TokenEvent, connector: string): void {
+    this.stats[event]++;
+    this.emit('stat', event, connector);
+  }
+
+  /**
+   * A valid token for the request: from the cache, from an exchange already under way, or new.
+   * `rejected`: a token the upstream just refused; a cached copy of it is not handed out again.
+   */
   async get(r: TokenRequest, dispatcher: Dispatcher, rejected?: string): Promise<Token> {
     const key = TokenService.key(r);
-    const cached = this.cache.get(key);
-    if (cached && cached.token.value !== rejected && cached.staleAt > this.now()) {
-      this.stats.hits++;
-      this.onStat?.('hits', r.connector);
-      return cached.token;
-    }
-    if (cached) this.cache.delete(key);
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      pending = this.exchange(r, dispatcher).then(
-        (token) => {
-          this.inflight.delete(key);
-          const now = this.now();
-          const ttl = cacheTtl(token.expiresAt - now);
-          this.cache.set(key, { token, staleAt: now + ttl }, { ttl });
-          return token;
-        },
-        (err: unknown) => {
-          this.inflight.delete(key);
-          this.stats.failures++;
-          this.onStat?.('failures', r.connector);
-          throw err;
-        },
-      );
-      this.inflight.set(key, pending);
-    } else {
-      this.stats.hits++;
-      this.onStat?.('hits', r.connector);
-    }
-    return pending;
+    const forceRefresh = rejected !== undefined && this.cache.peek(key)?.value === rejected;
+    const status: LRUCache.Status<string, Token, { request: TokenRequest; dispatcher: Dispatcher }> = {};
+    const token = await this.cache.fetch(key, { context: { request: r, dispatcher }, forceRefresh, status });
+    if (status.fetch === 'hit' || status.fetch === 'inflight') this.count('hits', r.connector);
+    return token!;
   }
 
   /** Forgets every token and refresh token of a connector (its Secret changed or it is gone). */
@@ -162,14 +159,18 @@ export class TokenService {
   }
 
   private async exchange(r: TokenRequest, dispatcher: Dispatcher): Promise<Token> {
-    this.stats.exchanges++;
-    this.onStat?.('exchanges', r.connector);
-    const realm = new URL(r.realm);
-    if (r.credentials && !this.getOnly.has(r.realm)) {
-      const viaPost = await this.post(r, realm, dispatcher);
-      if (viaPost) return viaPost;
+    this.count('exchanges', r.connector);
+    try {
+      const realm = new URL(r.realm);
+      if (r.credentials && !this.getOnly.has(r.realm)) {
+        const viaPost = await this.post(r, realm, dispatcher);
+        if (viaPost) return viaPost;
+      }
+      return await this.viaGet(r, realm, dispatcher);
+    } catch (err) {
+      this.count('failures', r.connector);
+      throw err;
     }
-    return this.get_(r, realm, dispatcher);
   }
 
   private refreshKey(r: TokenRequest): string {
@@ -192,7 +193,7 @@ export class TokenService {
       const { status, text } = await this.call(r, realm, 'POST', realm.pathname + realm.search, { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), dispatcher);
       if (status === 200) {
         const parsed = parseTokenBody(text, this.now());
-        if (typeof parsed === 'string') throw this.badAnswer(r, realm, parsed);
+        if (typeof parsed === 'string') throw new TokenServerError('answer', realm.host, parsed, { anonymous: !r.credentials });
         if (parsed.refreshToken) this.refreshTokens.set(rkey, parsed.refreshToken);
         return parsed.token;
       }
@@ -205,43 +206,31 @@ export class TokenService {
         return undefined;
       }
       if (status === 400 || status === 401 || status === 403) return undefined; // try GET; it decides
-      throw this.badAnswer(r, realm, `answered ${status}`);
+      throw new TokenServerError('answer', realm.host, `answered ${status}`, { status, anonymous: !r.credentials });
     }
     return undefined;
   }
 
-  private async get_(r: TokenRequest, realm: URL, dispatcher: Dispatcher): Promise<Token> {
+  private async viaGet(r: TokenRequest, realm: URL, dispatcher: Dispatcher): Promise<Token> {
     const url = new URL(realm);
     if (r.service) url.searchParams.set('service', r.service);
     for (const s of r.scopes) url.searchParams.append('scope', s);
     const headers: Record<string, string> = {};
     if (r.credentials) {
       url.searchParams.set('account', r.credentials.username);
-      headers['authorization'] = 'Basic ' + Buffer.from(`${r.credentials.username}:${r.credentials.password}`).toString('base64');
+      headers['authorization'] = basicAuthorization(r.credentials);
     }
     const { status, text } = await this.call(r, realm, 'GET', url.pathname + url.search, headers, undefined, dispatcher);
     if (status === 200) {
       const parsed = parseTokenBody(text, this.now());
-      if (typeof parsed === 'string') throw this.badAnswer(r, realm, parsed);
+      if (typeof parsed === 'string') throw new TokenServerError('answer', realm.host, parsed, { anonymous: !r.credentials });
       return parsed.token;
     }
-    if (status === 401 || status === 403) {
-      throw new RegistryError(
-        401,
-        'UNAUTHORIZED',
-        r.credentials
-          ? `connector ${r.connector}: token server ${realm.host} refused the connector's credentials (${status}); check the connector's Secret`
-          : `connector ${r.connector}: token server ${realm.host} refused anonymous access (${status}); the connector needs a Secret with credentials`,
-        { connector: r.connector, realm: realm.host, status },
-      );
-    }
-    throw this.badAnswer(r, realm, `answered ${status}`);
+    if (status === 401 || status === 403) throw new TokenServerError('refused', realm.host, `refused (${status})`, { status, anonymous: !r.credentials });
+    throw new TokenServerError('answer', realm.host, `answered ${status}`, { status, anonymous: !r.credentials });
   }
 
-  private badAnswer(r: TokenRequest, realm: URL, what: string): RegistryError {
-    return new RegistryError(502, 'UNAVAILABLE', `connector ${r.connector}: token server ${realm.host} ${what}`, { connector: r.connector, realm: realm.host });
-  }
-
+  /** One exchange with the token server, its body read up to a bound; network failures and timeouts are TokenServerErrors. */
   private async call(
     r: TokenRequest,
     realm: URL,
@@ -274,9 +263,8 @@ export class TokenService {
       }
       return { status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') };
     } catch (err) {
-      const name = (err as Error)?.name;
-      const e = name === 'TimeoutError' || name === 'AbortError' ? Object.assign(new Error('timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }) : err;
-      throw upstreamFailure(e, r.connector, realm.host, 'token server');
+      const cause = isTimeout(err) ? Object.assign(new Error('timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }) : err;
+      throw new TokenServerError('network', realm.host, 'could not be reached', { anonymous: !r.credentials, cause });
     }
   }
 }

@@ -57,7 +57,9 @@ describe('base and errors', () => {
     const cases: [string, string, number, string][] = [
       ['GET', '/v2/UPPER/manifests/latest', 400, 'NAME_INVALID'],
       ['GET', '/v2/ok/blobs/sha256:abc', 400, 'DIGEST_INVALID'],
-      ['GET', '/v2/ok/manifests/.bad', 400, 'MANIFEST_INVALID'],
+      ['GET', '/v2/ok/manifests/.bad', 404, 'MANIFEST_UNKNOWN'],
+      ['GET', '/v2/ok/manifests/.INVALID_MANIFEST_NAME', 404, 'MANIFEST_UNKNOWN'],
+      ['PUT', '/v2/ok/manifests/.bad', 400, 'MANIFEST_INVALID'],
       ['PUT', '/v2/ok/blobs/uploads/abc?digest=md5:zz', 400, 'DIGEST_INVALID'],
       ['POST', '/v2/ok/blobs/uploads/?mount=sha256:' + 'a'.repeat(64) + '&from=Bad', 400, 'NAME_INVALID'],
       ['POST', '/v2/ok/manifests/latest', 405, 'UNSUPPORTED'],

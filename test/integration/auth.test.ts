@@ -160,8 +160,8 @@ describe('secretless push and pull', () => {
     await px.server.setConnectors([connector('rotate', RO)]);
     expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
     expect(ts.requests.map((r) => r.user)).toEqual([RO.username]);
-    // the new credentials are read-only: a push is now refused
-    expect((await http(`${px.url}/v2/team/app/blobs/uploads/`, { method: 'POST' })).status).toBe(401);
+    // the new credentials are read-only: a push is now refused (valid credentials, action not allowed)
+    expect((await http(`${px.url}/v2/team/app/blobs/uploads/`, { method: 'POST' })).status).toBe(403);
   });
 
   it('uses OAuth2 POST when the token server takes it, and GET after a 404', async () => {
@@ -186,13 +186,14 @@ describe('secretless push and pull', () => {
 });
 
 describe('refusals are clear', () => {
-  it("a read-only connector's push fails with a DENIED/UNAUTHORIZED error naming the scope", async () => {
+  it("a read-only connector's push fails with 403 DENIED naming the action it may not do", async () => {
     const px = await proxyFor(connector('ro', RO));
     const res = await http(`${px.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
-    expect(res.status).toBe(401);
-    expect(ociCode(res)).toBe('UNAUTHORIZED');
+    expect(res.status).toBe(403);
+    expect(ociCode(res)).toBe('DENIED');
     const message = (res.json() as { errors: { message: string }[] }).errors[0]!.message;
-    expect(message).toContain("refused the connector's credentials for repository:team/app:pull,push");
+    // The credentials are fine (reads work); the token they get does not grant push.
+    expect(message).toContain("refused push on team/app: the connector's credentials lack that right (insufficient_scope for repository:team/app:pull,push)");
     expect(message).toContain('connector default/ro');
     expect(res.headers['www-authenticate']).toBeUndefined();
     // reading still works for the same connector

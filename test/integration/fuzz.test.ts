@@ -142,7 +142,9 @@ function expectedForward(target: string): string {
   }
   const q = t.indexOf('?');
   const path = q < 0 ? t : t.slice(0, q);
-  return (path === '/v2' ? '/v2/' : path) + (q < 0 ? '' : t.slice(q));
+  // The query goes upstream re-encoded from its parsed parameters, never as the client's bytes.
+  const params = new URLSearchParams(q < 0 ? '' : t.slice(q + 1));
+  return (path === '/v2' ? '/v2/' : path) + (params.size ? '?' + params.toString() : '');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type Challenge, parseChallenges, supportedChallenge } from '../../src/upstream/challenge.ts';
-import { formatScope, parseScopes } from '../../src/upstream/scope.ts';
+import { formatScope, parseScopes } from '../../src/distribution/scope.ts';
 
 interface Fixture {
   registry: string;

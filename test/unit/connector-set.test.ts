@@ -21,8 +21,8 @@ const set = (cs: Connector[], previous?: ConnectorSet) => new ConnectorSet(cs, D
 describe('host names', () => {
   it('a Service name always belongs to its connector; a colliding extra host is ignored and reported', () => {
     const s = set([c('aaa', { hosts: 'c-zzz.default.svc.cluster.local, shared.example' }), c('zzz', { hosts: 'shared.example' })]);
-    expect(s.resolve(undefined, 'c-zzz.default.svc.cluster.local').client.key).toBe('default/zzz');
-    expect(s.resolve(undefined, 'shared.example:5000').client.key).toBe('default/aaa');
+    expect(s.resolve(undefined, 'c-zzz.default.svc.cluster.local')!.client.key).toBe('default/zzz');
+    expect(s.resolve(undefined, 'shared.example:5000')!.client.key).toBe('default/aaa');
     expect(s.ignoredHosts).toEqual(['default/aaa: c-zzz.default.svc.cluster.local', 'default/zzz: shared.example']);
     void s.close();
   });
@@ -41,12 +41,12 @@ describe('clients across swaps', () => {
     const retired = first.retireReplaced(second).then(() => (closed = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(closed).toBe(false);
-    expect(a.agent.closed).toBe(false);
+    expect(a.closed).toBe(false);
     b.release();
     await retired;
     expect(closed).toBe(true);
-    expect(b.agent.closed).toBe(true);
-    expect(a.agent.closed).toBe(false);
+    expect(b.closed).toBe(true);
+    expect(a.closed).toBe(false);
     await second.close();
   });
 });

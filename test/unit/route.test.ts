@@ -150,7 +150,7 @@ describe('parseRoute: connector path selector', () => {
     [
       'PUT',
       `${P}/team/app/blobs/uploads/${UUID}?_state=a%2Bb%3D&digest=${D}`,
-      r({ endpoint: 'upload', selector: sel, repository: 'team/app', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?_state=a%2Bb%3D&digest=${D}` }),
+      r({ endpoint: 'upload', selector: sel, repository: 'team/app', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?_state=a%2Bb%3D&digest=sha256%3A${HEX64}` }),
     ],
     ['GET', `${P}/team/app/tags/list`, r({ endpoint: 'tags', selector: sel, repository: 'team/app', tail: '/tags/list' })],
     ['GET', `${P}/team/app/referrers/${D}`, r({ endpoint: 'referrers', selector: sel, repository: 'team/app', reference: D, tail: `/referrers/${D}` })],
@@ -247,12 +247,16 @@ describe('parseRoute: rejected names, digests and tags', () => {
     ['GET', `/v2/a/referrers/sha256:${HEX64.slice(1)}`, 400, 'DIGEST_INVALID'],
     ['GET', '/v2/a/referrers/latest', 400, 'DIGEST_INVALID'],
     // tags
-    ['GET', '/v2/a/manifests/.hidden', 400, 'MANIFEST_INVALID'],
-    ['GET', '/v2/a/manifests/-dash', 400, 'MANIFEST_INVALID'],
+    // No manifest has an invalid tag: reading one is 404 (as registries and the conformance suite say), pushing one 400.
+    ['GET', '/v2/a/manifests/.hidden', 404, 'MANIFEST_UNKNOWN'],
+    ['HEAD', '/v2/a/manifests/.INVALID_MANIFEST_NAME', 404, 'MANIFEST_UNKNOWN'],
+    ['DELETE', '/v2/a/manifests/-dash', 404, 'MANIFEST_UNKNOWN'],
+    ['PUT', '/v2/a/manifests/.hidden', 400, 'MANIFEST_INVALID'],
+    ['GET', '/v2/a/manifests/-dash', 404, 'MANIFEST_UNKNOWN'],
     ['PUT', `/v2/a/manifests/${'t'.repeat(129)}`, 400, 'MANIFEST_INVALID'],
-    ['GET', '/v2/a/manifests/a+b', 400, 'MANIFEST_INVALID'],
-    ['GET', '/v2/a/manifests/v=1', 400, 'MANIFEST_INVALID'],
-    ['GET', '/v2/a/manifests/a~b', 400, 'MANIFEST_INVALID'],
+    ['GET', '/v2/a/manifests/a+b', 404, 'MANIFEST_UNKNOWN'],
+    ['GET', '/v2/a/manifests/v=1', 404, 'MANIFEST_UNKNOWN'],
+    ['PUT', '/v2/a/manifests/a~b', 400, 'MANIFEST_INVALID'],
     // upload session ids
     ['PATCH', '/v2/a/blobs/uploads/a:b', 404, 'BLOB_UPLOAD_UNKNOWN'],
     ['PATCH', `/v2/a/blobs/uploads/${'u'.repeat(257)}`, 404, 'BLOB_UPLOAD_UNKNOWN'],
@@ -270,7 +274,8 @@ describe('parseRoute: rejected names, digests and tags', () => {
 
   it('explains an invalid digest and an invalid tag', () => {
     expect(rejection('GET', `/v2/a/blobs/sha256:${HEX64.toUpperCase()}`).message).toBe(`invalid sha256 digest "sha256:${HEX64.toUpperCase()}"`);
-    expect(rejection('GET', '/v2/a/manifests/.hidden').message).toBe('invalid tag ".hidden"');
+    expect(rejection('PUT', '/v2/a/manifests/.hidden').message).toBe('invalid tag ".hidden"');
+    expect(rejection('GET', '/v2/a/manifests/.hidden').message).toBe('manifest unknown: invalid tag ".hidden"');
   });
 });
 
@@ -342,18 +347,18 @@ describe('parseRoute: targets that are not Distribution API paths -> 404', () =>
 
 describe('parseRoute: query parameters', () => {
   const ok: [method: string, target: string, expected: Route][] = [
-    ['PUT', `/v2/a/blobs/uploads/${UUID}?digest=${D}`, r({ endpoint: 'upload', repository: 'a', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?digest=${D}` })],
+    ['PUT', `/v2/a/blobs/uploads/${UUID}?digest=${D}`, r({ endpoint: 'upload', repository: 'a', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?digest=sha256%3A${HEX64}` })],
     [
       'PUT',
       `/v2/a/blobs/uploads/${UUID}?_state=xY%2Bz%3D%3D&digest=sha256%3A${HEX64}`,
       r({ endpoint: 'upload', repository: 'a', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?_state=xY%2Bz%3D%3D&digest=sha256%3A${HEX64}` }),
     ],
-    ['POST', `/v2/a/blobs/uploads/?digest=${D}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?digest=${D}` })],
-    ['POST', `/v2/a/blobs/uploads?digest=${D512}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads', query: `?digest=${D512}` })],
+    ['POST', `/v2/a/blobs/uploads/?digest=${D}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?digest=sha256%3A${HEX64}` })],
+    ['POST', `/v2/a/blobs/uploads?digest=${D512}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads', query: `?digest=sha512%3A${HEX128}` })],
     [
       'POST',
       `/v2/a/blobs/uploads/?mount=${D}&from=library/other`,
-      r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?mount=${D}&from=library/other`, mountFrom: 'library/other' }),
+      r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?mount=sha256%3A${HEX64}&from=library%2Fother`, mountFrom: 'library/other' }),
     ],
     [
       'POST',
@@ -361,15 +366,15 @@ describe('parseRoute: query parameters', () => {
       r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?from=library%2Fother&mount=sha256%3A${HEX64}`, mountFrom: 'library/other' }),
     ],
     // from= alone is not a mount
-    ['POST', '/v2/a/blobs/uploads/?from=library/other', r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: '?from=library/other' })],
-    ['POST', `/v2/a/blobs/uploads/?mount=${D}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?mount=${D}` })],
+    ['POST', '/v2/a/blobs/uploads/?from=library/other', r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: '?from=library%2Fother' })],
+    ['POST', `/v2/a/blobs/uploads/?mount=${D}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?mount=sha256%3A${HEX64}` })],
     ['PUT', '/v2/a/manifests/v1?tag=v1&tag=latest&tag=1.0.0', r({ endpoint: 'manifest', repository: 'a', reference: 'v1', tail: '/manifests/v1', query: '?tag=v1&tag=latest&tag=1.0.0' })],
     ['PUT', `/v2/a/manifests/${D}?tag=v1`, r({ endpoint: 'manifest', repository: 'a', reference: D, tail: `/manifests/${D}`, query: '?tag=v1' })],
-    // query kept byte for byte, including odd but harmless bytes
-    ['GET', '/v2/a/tags/list?n=2&last=a%2Fb&x=%2B+y&&=&z', r({ endpoint: 'tags', repository: 'a', tail: '/tags/list', query: '?n=2&last=a%2Fb&x=%2B+y&&=&z' })],
-    ['GET', '/v2/a/manifests/latest?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?' })],
-    ['GET', '/v2/a/manifests/latest?ns=docker.io&x=%2e%2e/..', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?ns=docker.io&x=%2e%2e/..' })],
-    ['GET', '/v2/a/manifests/latest??q=1?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '??q=1?' })],
+    // the query goes upstream re-encoded from what was parsed, never as the client's raw bytes
+    ['GET', '/v2/a/tags/list?n=2&last=a%2Fb&x=%2B+y&&=&z', r({ endpoint: 'tags', repository: 'a', tail: '/tags/list', query: '?n=2&last=a%2Fb&x=%2B+y&=&z=' })],
+    ['GET', '/v2/a/manifests/latest?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '' })],
+    ['GET', '/v2/a/manifests/latest?ns=docker.io&x=%2e%2e/..', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?ns=docker.io&x=..%2F..' })],
+    ['GET', '/v2/a/manifests/latest??q=1?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?q=1%3F' })],
   ];
   it.each(ok)('%s %s', (method, target, expected) => {
     expect(parseRoute(method, target)).toEqual(expected);
@@ -391,6 +396,11 @@ describe('parseRoute: query parameters', () => {
     ['PUT', '/v2/a/manifests/v1?tag=.bad', 400, 'MANIFEST_INVALID'],
     ['PUT', `/v2/a/manifests/v1?tag=ok&tag=${'t'.repeat(129)}`, 400, 'MANIFEST_INVALID'],
     ['PUT', '/v2/a/manifests/v1?tag=', 400, 'MANIFEST_INVALID'],
+    // a parameter the upstream reads once, given twice: which one it would read is not ours to guess
+    ['POST', `/v2/a/blobs/uploads/?mount=${D}&from=b&from=..%2F..%2Fc`, 400, 'NAME_INVALID'],
+    ['POST', `/v2/a/blobs/uploads/?mount=${D}&mount=${D}&from=b`, 400, 'DIGEST_INVALID'],
+    ['PUT', `/v2/a/blobs/uploads/${UUID}?digest=${D}&digest=${D}`, 400, 'DIGEST_INVALID'],
+    ['GET', `/v2/a/manifests/v1?digest=${D}&digest=x`, 400, 'DIGEST_INVALID'],
   ];
   it.each(bad)('%s %s -> %i %s', (method, target, status, code) => {
     const err = rejection(method, target);

@@ -1,7 +1,7 @@
 /** Token scopes: parsing, formatting, merging, and the scopes each Distribution request needs. */
 import { describe, expect, it } from 'vitest';
 import { parseRoute } from '../../src/distribution/route.ts';
-import { formatScope, normalizeScopes, parseScope, parseScopes, type Scope, scopesFor } from '../../src/upstream/scope.ts';
+import { formatScope, normalizeScopes, parseScope, parseScopes, type Scope, scopesFor } from '../../src/distribution/scope.ts';
 
 const D = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const UUID = '3f1c2b7a-6d2e-4e8f-9a0b-1c2d3e4f5a6b';

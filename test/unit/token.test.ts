@@ -8,6 +8,8 @@ import { Agent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../src/connectors/model.ts';
 import { RegistryError } from '../../src/distribution/errors.ts';
+import { TokenServerError } from '../../src/upstream/errors.ts';
+import { upstreamFailure } from '../../src/upstream/failures.ts';
 import { cacheTtl, credentialsFingerprint, parseTokenBody, type TokenRequest, TokenService } from '../../src/upstream/token.ts';
 
 const NOW = Date.parse('2025-06-01T12:00:00.000Z');
@@ -213,13 +215,13 @@ function service(now?: () => number, timeout = 5_000): TokenService {
   return new TokenService({ max: 100, timeout, ...(now ? { now } : {}) });
 }
 
-/** The RegistryError a promise rejects with. */
+/** The OCI error a client gets for what a promise rejects with (a TokenServerError, worded by upstreamFailure). */
 async function failure(p: Promise<unknown>): Promise<RegistryError> {
   try {
     await p;
   } catch (err) {
-    expect(err).toBeInstanceOf(RegistryError);
-    return err as RegistryError;
+    expect(err).toBeInstanceOf(TokenServerError);
+    return upstreamFailure(err, { key: 'default/reg', host: 'registry.invalid', anonymous: false });
   }
   throw new Error('expected a rejection');
 }

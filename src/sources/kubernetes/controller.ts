@@ -8,17 +8,24 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type AddressMode, proxyAddress } from '../../configurations/render.ts';
 import type { Observed } from '../../health/conditions.ts';
-import type { ProxyServer } from '../../server.ts';
+import type { Connector } from '../../connectors/model.ts';
+import type { HealthMonitor } from '../../health/monitor.ts';
 import type { LeaderElector } from './lease.ts';
 import { KubernetesSource } from './source.ts';
 import { desiredStatus, keyOf, sameStatus, type TranslateOptions, type Translation } from './translate.ts';
 import { identityOf, ServiceWriter, StatusWriter } from './writers.ts';
 
+/** What the controller drives: the connector set it feeds, and the health it reports. */
+export interface ControlledProxy {
+  setConnectors(connectors: readonly Connector[]): unknown;
+  health: Pick<HealthMonitor, 'onChange' | 'status'> | undefined;
+}
+
 export interface KubernetesControllerOptions {
   kubeConfig: KubeConfig;
   namespaces: readonly string[];
   log: Logger;
-  server: ProxyServer;
+  server: ControlledProxy;
   addressMode: AddressMode;
   /** Host the proxy Services point at (the proxy's own Service), e.g. oci-connector-proxy.infra.svc.cluster.local. */
   proxyServiceHost: string;

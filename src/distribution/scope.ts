@@ -7,7 +7,7 @@
  * The name may contain ':' (a registry port), so the type ends at the first colon and the
  * actions begin after the last.
  */
-import type { Route } from '../distribution/route.ts';
+import type { Route } from './route.ts';
 
 export interface Scope {
   type: string;
@@ -68,4 +68,37 @@ export function scopesFor(method: string, route: Route, repository: string | und
     return scopes;
   }
   return [{ type: 'repository', name: repository, actions: ['pull'] }];
+}
+
+/**
+ * The scopes a registry token grants, from the `access` claim of a JWT as distribution's token
+ * servers issue them (`[{type, name, actions}]`); undefined for a token that is not such a JWT.
+ * The signature is not checked: this only says what the token claims, to name a refused action.
+ */
+export function grantedScopes(token: string): Scope[] | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const access = (claims as { access?: unknown } | null)?.access;
+  if (!Array.isArray(access)) return undefined;
+  return access
+    .filter((a): a is { type: string; name: string; actions: unknown[] } => typeof a?.type === 'string' && typeof a?.name === 'string' && Array.isArray(a?.actions))
+    .map((a) => ({ type: a.type, name: a.name, actions: a.actions.filter((x): x is string => typeof x === 'string') }));
+}
+
+/** The actions of `wanted` (normalised scope strings) that `granted` does not cover, as `push on team/app`. */
+export function missingActions(wanted: readonly string[], granted: readonly Scope[]): string[] {
+  const missing: string[] = [];
+  for (const w of wanted) {
+    const s = parseScope(w);
+    if (!s) continue;
+    const have = new Set(granted.filter((g) => g.type === s.type && g.name === s.name).flatMap((g) => g.actions));
+    for (const action of s.actions) if (!have.has(action) && !have.has('*')) missing.push(`${action} on ${s.name}`);
+  }
+  return missing;
 }

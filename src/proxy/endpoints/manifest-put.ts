@@ -1,0 +1,69 @@
+/**
+ * `PUT /v2/<name>/manifests/<reference>`: the body is read into memory first (at most
+ * `manifestMaxBytes`), so that an authentication retry can send it again. All PUTs in flight
+ * share one budget of held bytes (`--manifest-buffer-bytes`): a PUT that would go past it is
+ * 503 with Retry-After, so concurrent pushes, or clients that trickle, cannot grow memory
+ * without bound. A body that stops arriving is cut by the request-body watchdog.
+ */
+import type { IncomingMessage } from 'node:http';
+import { RegistryError } from '../../distribution/errors.ts';
+import { respond, send } from '../respond.ts';
+import type { Handler } from './handler.ts';
+
+/** Bytes that many holders take from and give back to a common bound. */
+export class ByteBudget {
+  private used = 0;
+  readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  take(n: number): boolean {
+    if (this.used + n > this.max) return false;
+    this.used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.used -= n;
+  }
+}
+
+/** Seconds a client is asked to wait when the manifest budget is spent. */
+const BUSY_RETRY_AFTER_S = 1;
+
+/** Reads a manifest body within the per-request bound and the shared budget; `release` gives its bytes back. */
+export async function readManifest(req: IncomingMessage, max: number, budget: ByteBudget): Promise<{ body: Buffer; release: () => void }> {
+  const tooLarge = (): RegistryError => new RegistryError(413, 'MANIFEST_INVALID', `manifest is larger than the proxy's limit of ${max} bytes`, { limit: max });
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const release = (): void => budget.give(size);
+  try {
+    for await (const chunk of req) {
+      const b = chunk as Buffer;
+      if (size + b.length > max) throw tooLarge();
+      if (!budget.take(b.length)) {
+        throw new RegistryError(503, 'UNAVAILABLE', `the proxy holds its limit of ${budget.max} bytes of manifests being pushed; retry later`, { limit: budget.max }, { 'retry-after': String(BUSY_RETRY_AFTER_S) });
+      }
+      size += b.length;
+      chunks.push(b);
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return { body: Buffer.concat(chunks, size), release };
+}
+
+export const manifestPut: Handler = async (ctx, t, deps) => {
+  const manifest = await readManifest(ctx.req, deps.manifestMaxBytes, deps.manifestBudget);
+  ctx.res.once('close', manifest.release);
+  respond(ctx, t, await send(ctx, t, manifest.body, deps), deps);
+};
