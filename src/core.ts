@@ -57,6 +57,7 @@ export function createCore(options: CoreOptions): ProxyCore {
   const metrics = options.metrics === false ? undefined : new Metrics();
   if (metrics) {
     metrics.watchTokens(tokens);
+    metrics.watchSlots(() => current.clients.values());
     if (health) metrics.watchHealth(health, () => current.clients.keys());
   }
   return {

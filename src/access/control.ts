@@ -14,7 +14,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { RegistryError } from '../distribution/errors.ts';
-import type { Caller, PresentedCredential } from './credential.ts';
+import type { PresentedCredential } from './credential.ts';
+
+type CallerCredential = Extract<PresentedCredential, { kind: 'caller' }>;
 
 export type AccessMode = 'none' | 'static' | 'kubernetes';
 export const ACCESS_MODES: readonly AccessMode[] = ['none', 'static', 'kubernetes'];
@@ -73,11 +75,20 @@ export function unauthorized(message: string, detail?: unknown): RegistryError {
   return new RegistryError(401, 'UNAUTHORIZED', message, detail, { 'www-authenticate': `Basic realm="${REALM}"` });
 }
 
-/** 401 for a caller the proxy does not know: no credential, or one that is not valid. */
+/**
+ * 401 for a caller the proxy does not know: no credential, a malformed one, or a token that is
+ * not valid. The same answer whatever was asked for, so that strangers cannot tell which
+ * connectors exist: it names no connector.
+ */
 export function notAuthenticated(credential: PresentedCredential): RegistryError {
-  return unauthorized(
-    credential.kind === 'none' ? 'authentication required: send a proxy token as the Basic password or as a Bearer token' : 'the proxy token is not valid',
-  );
+  switch (credential.kind) {
+    case 'none':
+      return unauthorized('authentication required: send a proxy token as the Basic password or as a Bearer token');
+    case 'invalid':
+      return unauthorized(`invalid credentials: ${credential.problem}`);
+    case 'caller':
+      return unauthorized('the proxy token is not valid');
+  }
 }
 
 export interface AccessOptions {
@@ -149,13 +160,9 @@ export class AccessControl {
     if (mode === 'none') return ALLOWED_ANONYMOUS;
     // Read only when needed: clients send credentials on every request even where none are asked for.
     const credential = typeof presented === 'function' ? presented() : presented;
-    const key = connectorKey(c);
-    if (credential.kind === 'none') {
-      return { allowed: false, error: unauthorized(`authentication required: connector ${key} needs a proxy token, sent as the Basic password or as a Bearer token`, { connector: key }) };
-    }
-    if (credential.kind === 'invalid') return { allowed: false, error: unauthorized(`invalid credentials: ${credential.problem}`, { connector: key }) };
-    if (mode === 'static') return this.decideStatic(credential.caller, c);
-    return this.decideKubernetes(credential.caller, c);
+    if (credential.kind !== 'caller') return { allowed: false, error: notAuthenticated(credential) };
+    if (mode === 'static') return this.decideStatic(credential, c);
+    return this.decideKubernetes(credential, c);
   }
 
   /** Is this a credential the proxy knows at all (for answering GET /v2/ without a connector)? */
@@ -178,10 +185,10 @@ export class AccessControl {
     return found;
   }
 
-  private decideStatic(caller: Caller, c: Connector): Decision {
+  private decideStatic(credential: CallerCredential, c: Connector): Decision {
     const key = connectorKey(c);
-    const t = this.findToken(caller.token);
-    if (!t) return { allowed: false, error: unauthorized(`the proxy token is not valid`, { connector: key }) };
+    const t = this.findToken(credential.caller.token);
+    if (!t) return { allowed: false, error: notAuthenticated(credential) };
     if (!tokenAllows(t.connectors, c)) {
       return { allowed: false, error: new RegistryError(403, 'DENIED', `proxy token ${t.id} may not use connector ${key}`, { connector: key }) };
     }
@@ -211,7 +218,8 @@ export class AccessControl {
     return running;
   }
 
-  private decideKubernetes(caller: Caller, c: Connector): Decision | Promise<Decision> {
+  private decideKubernetes(credential: CallerCredential, c: Connector): Decision | Promise<Decision> {
+    const caller = credential.caller;
     const reviewer = this.reviewer;
     const key = connectorKey(c);
     if (!reviewer) {
@@ -232,7 +240,7 @@ export class AccessControl {
       } catch (err) {
         return { allowed: false, error: new RegistryError(503, 'UNAVAILABLE', `connector ${key}: token review failed${apiStatus(err)}`) };
       }
-      if (!user) return { allowed: false, error: unauthorized('the ServiceAccount token is not valid', { connector: key }) };
+      if (!user) return { allowed: false, error: notAuthenticated(credential) };
       let allowed: boolean;
       try {
         allowed = await withTimeout(reviewer.authorize(user, c, AbortSignal.timeout(REVIEW_TIMEOUT_MS)));

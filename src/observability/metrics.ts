@@ -66,6 +66,26 @@ export class Metrics {
     });
   }
 
+  /** Exposes each connector's admission slots: `ocp_upstream_slots{traffic, state="in_use"|"waiting"|"total"}`. */
+  watchSlots(clients: () => Iterable<{ key: string; bulkheads: Readonly<Record<string, { inUse: number; waiting: number; slots: number }>> }>): void {
+    new Gauge({
+      name: 'ocp_upstream_slots',
+      help: 'Admission slots per connector and traffic class (bulk: blob transfers; small: the rest): in use, waiting for one, total',
+      labelNames: ['connector', 'traffic', 'state'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of clients()) {
+          for (const [traffic, b] of Object.entries(c.bulkheads)) {
+            this.set({ connector: c.key, traffic, state: 'in_use' }, b.inUse);
+            this.set({ connector: c.key, traffic, state: 'waiting' }, b.waiting);
+            this.set({ connector: c.key, traffic, state: 'total' }, b.slots);
+          }
+        }
+      },
+    });
+  }
+
   started(connector: string | undefined): void {
     this.inflight.inc({ connector: connector ?? 'none' });
   }

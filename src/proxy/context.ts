@@ -21,6 +21,9 @@ import { upstreamFailure } from '../upstream/failures.ts';
  */
 const readUntilPrevious = new WeakMap<Socket, number>();
 
+/** How long a connection whose request body is not read stays open after its answer. */
+const LINGER_MS = 1_000;
+
 export function hasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const len = req.headers['content-length'];
@@ -79,11 +82,12 @@ export class RequestContext {
   private bodyStalled(idleMs: number): void {
     this.failure = `request body stalled: no byte for ${idleMs} ms`;
     this.abort.abort();
-    if (!this.res.headersSent) {
-      this.res.setHeader('connection', 'close');
-      writeError(this.res, new RegistryError(408, 'UNSUPPORTED', this.failure), this.method);
+    if (this.res.headersSent) {
+      this.socket.destroy();
+      return;
     }
-    this.socket.destroySoon();
+    this.closeUnread();
+    writeError(this.res, new RegistryError(408, 'UNSUPPORTED', this.failure), this.method);
   }
 
   /** The credential the caller presented to the proxy (read once, only when needed). */
@@ -110,11 +114,23 @@ export class RequestContext {
     }
     const e = err instanceof RegistryError ? err : this.client ? upstreamFailure(err, this.client) : new RegistryError(500, 'UNKNOWN', 'internal error');
     this.failure = e.message;
-    if (hasBody(this.req) && !this.req.readableEnded) {
-      // Do not read an unwanted body: answer, then close the connection.
-      this.res.setHeader('connection', 'close');
-    }
+    if (hasBody(this.req) && !this.req.readableEnded) this.closeUnread();
     writeError(this.res, e, this.method);
+  }
+
+  /**
+   * The rest of the request body is not wanted: the answer asks the client to close, and once
+   * it is out the proxy stops reading (a refused 4 MiB manifest is not read to its end only to
+   * be dropped) and closes, giving the client a moment to read the answer first.
+   */
+  closeUnread(): void {
+    const socket = this.socket;
+    this.res.setHeader('connection', 'close');
+    this.res.once('finish', () => {
+      socket.pause();
+      socket.end();
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    });
   }
 
   private closed(log: Logger): void {

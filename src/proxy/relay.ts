@@ -22,7 +22,11 @@ export function relay(src: Readable, res: ServerResponse, idleMs: number, done: 
   const stall = (): void => {
     end({ kind: 'idle' });
     src.destroy();
-    res.destroy();
+    // A reset, not a close: the kernel would otherwise keep the unread bytes queued for a peer
+    // that does not read, on a connection the proxy has let go of.
+    const socket = res.socket;
+    if (socket) socket.resetAndDestroy();
+    else res.destroy();
   };
   const write = (chunk: Buffer): void => {
     if (res.write(chunk)) return;

@@ -110,3 +110,26 @@ export function writeLayout(images: Image[], tag = 'latest'): { dir: string; ref
   );
   return { dir, ref: `oci:${dir}:${tag}` };
 }
+
+/** Pushes a blob to a registry (or through a proxy) at `base`: POST, then one PUT with the body; returns its digest. */
+export async function pushBlob(base: string, repo: string, blob: Buffer): Promise<string> {
+  const digest = sha256(blob);
+  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  await start.arrayBuffer();
+  if (start.status !== 202) throw new Error(`POST upload: ${start.status}`);
+  const location = new URL(start.headers.get('location')!, base);
+  location.searchParams.set('digest', digest);
+  const put = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: blob });
+  await put.arrayBuffer();
+  if (put.status !== 201) throw new Error(`PUT upload: ${put.status}`);
+  return digest;
+}
+
+/** Pushes an image's blobs and its manifest under `tag`. */
+export async function pushImage(base: string, repo: string, tag: string, image: Image): Promise<void> {
+  await pushBlob(base, repo, image.config);
+  for (const l of image.layers) await pushBlob(base, repo, l);
+  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MT.manifest }, body: image.manifest });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`PUT manifest: ${res.status}`);
+}

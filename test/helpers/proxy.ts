@@ -51,6 +51,8 @@ export interface ProxyProcess {
   output: () => string;
   /** Peak resident set size of the proxy process so far, in bytes (VmHWM). */
   peakRss(): Promise<number>;
+  /** Resets the peak to the current RSS (/proc/<pid>/clear_refs), to measure one load at a time. */
+  resetPeak(): Promise<void>;
   stop(): Promise<number | null>;
 }
 
@@ -80,6 +82,10 @@ export async function spawnProxy(args: string[], env: Record<string, string> = {
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
       const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
       return Number(kb) * 1024;
+    },
+    async resetPeak() {
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(`/proc/${child.pid}/clear_refs`, '5');
     },
     async stop() {
       if (child.exitCode !== null) return child.exitCode;

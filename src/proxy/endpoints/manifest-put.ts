@@ -23,6 +23,10 @@ export class ByteBudget {
     return this.used;
   }
 
+  get available(): number {
+    return this.max - this.used;
+  }
+
   take(n: number): boolean {
     if (this.used + n > this.max) return false;
     this.used += n;
@@ -37,20 +41,29 @@ export class ByteBudget {
 /** Seconds a client is asked to wait when the manifest budget is spent. */
 const BUSY_RETRY_AFTER_S = 1;
 
-/** Reads a manifest body within the per-request bound and the shared budget; `release` gives its bytes back. */
+/**
+ * Reads a manifest body within the per-request bound and the shared budget; `release` gives its
+ * bytes back. A declared length is reserved whole before any byte is read (so a PUT that cannot
+ * fit is refused unread); a chunked body takes from the budget as it arrives.
+ */
 export async function readManifest(req: IncomingMessage, max: number, budget: ByteBudget): Promise<{ body: Buffer; release: () => void }> {
   const tooLarge = (): RegistryError => new RegistryError(413, 'MANIFEST_INVALID', `manifest is larger than the proxy's limit of ${max} bytes`, { limit: max });
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > max) throw tooLarge();
+  const busy = (): RegistryError =>
+    new RegistryError(503, 'UNAVAILABLE', `the proxy holds its limit of ${budget.max} bytes of manifests being pushed; retry later`, { limit: budget.max }, { 'retry-after': String(BUSY_RETRY_AFTER_S) });
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  if (declared !== undefined && declared > max) throw tooLarge();
+  if (declared !== undefined && !budget.take(declared)) throw busy();
+  let held = declared ?? 0;
+  const release = (): void => budget.give(held);
   const chunks: Buffer[] = [];
   let size = 0;
-  const release = (): void => budget.give(size);
   try {
     for await (const chunk of req) {
       const b = chunk as Buffer;
       if (size + b.length > max) throw tooLarge();
-      if (!budget.take(b.length)) {
-        throw new RegistryError(503, 'UNAVAILABLE', `the proxy holds its limit of ${budget.max} bytes of manifests being pushed; retry later`, { limit: budget.max }, { 'retry-after': String(BUSY_RETRY_AFTER_S) });
+      if (declared === undefined) {
+        if (!budget.take(b.length)) throw busy();
+        held += b.length;
       }
       size += b.length;
       chunks.push(b);
