@@ -6,10 +6,12 @@
 import type { Logger } from 'pino';
 import { AccessControl } from './access/control.ts';
 import type { Connector } from './connectors/model.ts';
-import { ConnectorSet } from './connectors/registry.ts';
+import { ConnectorSet } from './connectors/set.ts';
 import { type HealthOptions, HealthMonitor } from './health/monitor.ts';
 import { Metrics } from './observability/metrics.ts';
-import { DEFAULT_UPSTREAM_OPTIONS, type UpstreamOptions } from './upstream/client.ts';
+import { type Connectors, DEFAULT_UPSTREAM_OPTIONS, UpstreamClient, type UpstreamOptions } from './upstream/client.ts';
+
+export type { Connectors } from './upstream/client.ts';
 import { TokenService } from './upstream/token.ts';
 
 export interface CoreOptions {
@@ -37,7 +39,7 @@ export interface ProxyCore {
   metrics: Metrics | undefined;
   upstreamOptions: UpstreamOptions;
   /** The live connector set. */
-  connectors(): ConnectorSet;
+  connectors(): Connectors;
   /** Replaces the connector set; requests in flight finish on the old one. */
   setConnectors(connectors: readonly Connector[]): Promise<void>;
   /** Stops health checks and closes every upstream client. */
@@ -48,10 +50,11 @@ export function createCore(options: CoreOptions): ProxyCore {
   const upstreamOptions = { ...DEFAULT_UPSTREAM_OPTIONS, ...options.upstream };
   const tokens = new TokenService({ max: options.tokenCacheSize ?? 10_000, timeout: upstreamOptions.tokenTimeout, now: options.now });
   const log = options.logger;
-  const warnIgnoredHosts = (set: ConnectorSet): void => {
+  const client = (c: Connector): UpstreamClient => new UpstreamClient(c, upstreamOptions, tokens);
+  const warnIgnoredHosts = (set: Connectors): void => {
     for (const entry of set.ignoredHosts) log.warn({ host: entry }, 'spec.params hosts: name already belongs to another connector; ignored');
   };
-  let current = new ConnectorSet(options.connectors, upstreamOptions, tokens, options.defaultConnector);
+  let current: Connectors = new ConnectorSet(options.connectors, client, options.defaultConnector);
   warnIgnoredHosts(current);
   const health = options.health ? new HealthMonitor(options.health, log) : undefined;
   const metrics = options.metrics === false ? undefined : new Metrics();
@@ -69,7 +72,7 @@ export function createCore(options: CoreOptions): ProxyCore {
     connectors: () => current,
     async setConnectors(connectors) {
       const previous = current;
-      current = new ConnectorSet(connectors, upstreamOptions, tokens, options.defaultConnector, previous);
+      current = new ConnectorSet(connectors, client, options.defaultConnector, previous);
       warnIgnoredHosts(current);
       for (const key of previous.changedIn(current)) tokens.forgetConnector(key);
       // Replaced clients close once the requests that chose them are done.

@@ -3,7 +3,8 @@
  * table from which the usage text is printed; and the small parsers that check their values.
  * A bad value is a UsageError naming the flag (exit 2 with one line).
  */
-import { ACCESS_MODES, ACCESS_TOKEN_SECRET_TYPE } from '../access/control.ts';
+import { ACCESS_TOKEN_SECRET_TYPE } from '../access/tokens.ts';
+import { ACCESS_MODES } from '../connectors/params.ts';
 import { CONFIGURATION_FILES } from '../configurations/render.ts';
 
 export class UsageError extends Error {

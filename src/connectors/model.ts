@@ -1,4 +1,5 @@
 /** The Connector model: one upstream OCI registry the proxy serves, with its credentials. */
+import { createHash } from 'node:crypto';
 
 export interface Credentials {
   username: string;
@@ -46,4 +47,10 @@ export function upstreamRepository(c: Connector, repository: string): string {
  */
 export function redactAddress(address: string): string {
   return address.replace(/^([^/?#]*\/\/)[^/?#]*@/, '$1***@');
+}
+
+/** A short hash that tells credentials apart without holding them (cache keys, change checks). */
+export function credentialsFingerprint(c: Credentials | undefined): string {
+  if (!c) return 'anonymous';
+  return createHash('sha256').update(c.username).update('\0').update(c.password).digest('hex').slice(0, 16);
 }

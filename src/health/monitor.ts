@@ -4,8 +4,7 @@
  * that arrives while one runs is folded into one more run after it); each bounded by `timeoutMs`.
  */
 import type { Logger } from 'pino';
-import type { ConnectorSet } from '../connectors/registry.ts';
-import type { UpstreamClient } from '../upstream/client.ts';
+import type { Connectors, UpstreamClient } from '../upstream/client.ts';
 import { type Condition, type Observed, readyOf, stamp } from './conditions.ts';
 import { probe, secretCondition } from './probe.ts';
 
@@ -51,7 +50,7 @@ export class HealthMonitor {
   }
 
   /** Takes a new connector set: drops removed connectors, checks new and changed ones now. */
-  update(set: ConnectorSet): Promise<void> {
+  update(set: Connectors): Promise<void> {
     for (const key of this.entries.keys()) if (!set.clients.has(key)) this.entries.delete(key);
     const checks: Promise<void>[] = [];
     for (const [key, client] of set.clients) {

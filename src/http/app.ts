@@ -16,7 +16,7 @@ import { hasBody, writeError } from '../proxy/context.ts';
 import { ByteBudget } from '../proxy/endpoints/index.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { clientOrigin } from '../proxy/headers.ts';
-import { watchRequestBody } from './request-body.ts';
+import { watchRequestBody } from '../proxy/request-body.ts';
 
 export interface HttpOptions extends ManagementOptions {
   /** Trust X-Forwarded-Proto / X-Forwarded-Host from a fronting proxy when rewriting URLs. */

@@ -10,7 +10,7 @@ import { type PresentedCredential, presentedCredential } from '../access/credent
 import { RegistryError } from '../distribution/errors.ts';
 import type { Route } from '../distribution/route.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { watchRequestBody } from '../http/request-body.ts';
+import { watchRequestBody } from './request-body.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 import { upstreamFailure } from '../upstream/failures.ts';
 

@@ -2,7 +2,7 @@
  * The forwarder: one registry API request, top to bottom.
  *
  *   1. check      the request line and head: route.ts (endpoint, repository, reference, digest)
- *   2. choose     the connector: path prefix, Host, or the default (ConnectorSet.resolve)
+ *   2. choose     the connector: path prefix, Host, or the default (Connectors.resolve)
  *   3. authorize  may this caller use it: AccessControl
  *   4. handle     the endpoint's handler (endpoints/index.ts), which sends upstream and answers
  *
@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { type AccessControl, notAuthenticated } from '../access/control.ts';
-import type { ConnectorSet } from '../connectors/registry.ts';
+import type { Connectors } from '../upstream/client.ts';
 import { checkContentRange } from '../distribution/content-range.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { parseRoute, type Route } from '../distribution/route.ts';
@@ -23,7 +23,7 @@ import { type HandlerDeps, handlerFor, writeBase } from './endpoints/index.ts';
 import { targetOf } from './target.ts';
 
 export interface ForwardDeps extends HandlerDeps {
-  connectors: () => ConnectorSet;
+  connectors: () => Connectors;
   access: AccessControl;
   log: Logger;
   metrics?: Metrics | undefined;
@@ -72,7 +72,7 @@ function checkRequest(req: IncomingMessage): Route {
  * same 401 as for a connector that exists. A plain GET /v2/ (several connectors, no default) is
  * answered by the proxy itself: clients ping it before path-prefixed requests.
  */
-async function unresolved(ctx: RequestContext, route: Route, set: ConnectorSet, access: AccessControl): Promise<void> {
+async function unresolved(ctx: RequestContext, route: Route, set: Connectors, access: AccessControl): Promise<void> {
   if (access.required(set.connectors) && !(await access.authenticated(ctx.credential()))) throw notAuthenticated(ctx.credential());
   if (route.endpoint === 'base') return writeBase(ctx.res, ctx.method);
   throw set.unresolved(route.selector, ctx.req.headers.host);

@@ -6,9 +6,10 @@
 import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, unwatchFile, watch, watchFile } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { AccessToken } from '../access/control.ts';
+import { type AccessToken, accessTokensFrom } from '../access/tokens.ts';
+import { ConfigError, parseDocuments, secretsOf } from '../connectors/documents.ts';
 import { type Connector, redactAddress, upstreamOriginFor } from '../connectors/model.ts';
-import { ConfigError, parseConfig } from '../connectors/parse.ts';
+import { connectorsFrom } from '../connectors/parse.ts';
 
 export interface FileSourceOptions {
   /** Connector and Secret documents. */
@@ -26,6 +27,24 @@ export interface Configuration {
   accessTokens: AccessToken[];
   /** Hash of the files' contents: unchanged files are not applied again. */
   fingerprint: string;
+}
+
+/** What one configuration file holds. */
+export interface ParsedConfig {
+  connectors: Connector[];
+  /** Static proxy tokens, from Secrets of type oci-connector-proxy/access-token. */
+  accessTokens: AccessToken[];
+}
+
+/**
+ * Parses a file of Connector and Secret documents. `connectorsRequired: false` accepts a file
+ * with access-token Secrets only (the --access-tokens file).
+ */
+export function parseConfig(text: string, file: string, options: { connectorsRequired?: boolean } = {}): ParsedConfig {
+  const docs = parseDocuments(text, file);
+  const secrets = secretsOf(docs, file);
+  const accessTokens = accessTokensFrom(docs, file);
+  return { connectors: connectorsFrom(docs, secrets, file, options.connectorsRequired !== false), accessTokens };
 }
 
 export function anonymousConnector(name: string, address: string, what: string): Connector {

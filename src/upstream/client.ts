@@ -14,11 +14,12 @@
 import { Agent } from 'undici';
 import type { Connector } from '../connectors/model.ts';
 import { connectorKey } from '../connectors/model.ts';
-import { commaList } from '../util/list.ts';
+import { allowedRealmHosts, redirectPolicy } from '../connectors/params.ts';
+import type { ConnectorSet } from '../connectors/set.ts';
 import { admissionLayer, Bulkhead } from './admission.ts';
 import { Authenticator } from './auth.ts';
 import type { FailureContext } from './failures.ts';
-import { type RedirectPolicy, redirectLayer } from './redirect.ts';
+import { redirectLayer } from './redirect.ts';
 import { credentialScrubber, scrubLayer } from './scrub.ts';
 import type { TokenService } from './token.ts';
 import { compose, type Send, type Traffic } from './types.ts';
@@ -50,17 +51,11 @@ export const DEFAULT_UPSTREAM_OPTIONS: UpstreamOptions = {
   queueTimeout: 10_000,
 };
 
-/** Connector parameters (`spec.params`) the upstream client reads. */
-export function redirectPolicy(c: Connector): RedirectPolicy {
-  return c.params['redirects'] === 'pass' ? 'pass' : 'follow';
-}
-
-export function allowedRealmHosts(c: Connector): string[] {
-  return commaList(c.params['allowedRealmHosts']).map((h) => h.toLowerCase());
-}
-
 /** Token exchanges share the small pool's agent; these connections are added to it for them. */
 const TOKEN_CONNECTIONS = 8;
+
+/** A connector set whose clients are upstream clients: what the proxy serves from. */
+export type Connectors = ConnectorSet<UpstreamClient>;
 
 export class UpstreamClient implements FailureContext {
   readonly connector: Connector;

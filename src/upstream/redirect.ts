@@ -12,10 +12,9 @@
  * origin and passes storage challenges through; this one allows only STORAGE_HEADERS.
  */
 import type { Dispatcher } from 'undici';
+import type { RedirectPolicy } from '../connectors/params.ts';
 import { StorageRefused } from './errors.ts';
 import { discard, type Layer, type UpstreamRequest, type UpstreamResponse } from './types.ts';
-
-export type RedirectPolicy = 'follow' | 'pass';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_HOPS = 5;

@@ -5,11 +5,12 @@
  * exchange (lru-cache's fetch: single flight with a TTL per entry). Failures are
  * TokenServerErrors; tokens and credentials never appear in them or in logs.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
-import type { Credentials } from '../connectors/model.ts';
+import { type Credentials, credentialsFingerprint } from '../connectors/model.ts';
+
+export { credentialsFingerprint } from '../connectors/model.ts';
 import { basicAuthorization } from '../util/basic.ts';
 import { isTimeout, TokenServerError } from './errors.ts';
 import { discard } from './types.ts';
@@ -53,11 +54,6 @@ export type TokenEvent = keyof TokenStats;
 const CLIENT_ID = 'oci-connector-proxy';
 const MIN_EXPIRES_IN = 60; // seconds: the spec's default and floor
 const MAX_TOKEN_BODY = 1024 * 1024;
-
-export function credentialsFingerprint(c: Credentials | undefined): string {
-  if (!c) return 'anonymous';
-  return createHash('sha256').update(c.username).update('\0').update(c.password).digest('hex').slice(0, 16);
-}
 
 /** Cache lifetime: the token's, less a margin of 10% (at least 5 s, at most 60 s). */
 export function cacheTtl(lifetimeMs: number): number {
@@ -114,8 +110,9 @@ export class TokenService extends EventEmitter<{ stat: [event: TokenEvent, conne
       max: options.max,
       ttlAutopurge: false,
       ttlResolution: 0,
-      // Expiry follows the injected clock (tests move it forward).
-      perf: { now: this.now },
+      // Expiry follows the injected clock (tests move it forward), offset by 1: lru-cache takes
+      // an entry stored at time 0 for one that never expires.
+      perf: { now: () => this.now() + 1 },
       fetchMethod: async (_key, _stale, { options: entry, context }) => {
         const token = await this.exchange(context.request, context.dispatcher);
         entry.ttl = cacheTtl(token.expiresAt - this.now());

@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AccessToken, hashToken } from '../../src/access/control.ts';
-import { ConfigError, type ParsedConfig, parseConfig } from '../../src/connectors/parse.ts';
+import { type AccessToken, hashToken } from '../../src/access/tokens.ts';
+import { ConfigError } from '../../src/connectors/documents.ts';
+import { type ParsedConfig, parseConfig } from '../../src/sources/file.ts';
 import { loadConfiguration } from '../../src/sources/file.ts';
 
 const FILE = '/etc/ocp/config.yaml';

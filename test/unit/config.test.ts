@@ -1,7 +1,10 @@
 /** parseConnectorsYaml: the product page's examples, and every error, named by file, document and field. */
 import { describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connectors/model.ts';
-import { ConfigError, parseConfig, parseConnectorsYaml } from '../../src/connectors/parse.ts';
+import { ConfigError } from '../../src/connectors/documents.ts';
+import { parseConfig } from '../../src/sources/file.ts';
+
+const parseConnectorsYaml = (text: string, file: string) => parseConfig(text, file).connectors;
 
 const FILE = '/etc/ocp/connectors.yaml';
 const API = 'apiVersion: connectors.alauda.io/v1alpha1';

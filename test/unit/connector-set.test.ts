@@ -1,8 +1,8 @@
 /** ConnectorSet: host names a connector cannot take from another, and clients kept across swaps. */
 import { describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connectors/model.ts';
-import { ConnectorSet } from '../../src/connectors/registry.ts';
-import { DEFAULT_UPSTREAM_OPTIONS } from '../../src/upstream/client.ts';
+import { ConnectorSet } from '../../src/connectors/set.ts';
+import { DEFAULT_UPSTREAM_OPTIONS, UpstreamClient } from '../../src/upstream/client.ts';
 import { TokenService } from '../../src/upstream/token.ts';
 
 const tokens = new TokenService({ max: 10, timeout: 1000 });
@@ -16,7 +16,7 @@ const c = (name: string, params: Record<string, string> = {}, address = 'http://
   healthRepository: undefined,
   params,
 });
-const set = (cs: Connector[], previous?: ConnectorSet) => new ConnectorSet(cs, DEFAULT_UPSTREAM_OPTIONS, tokens, undefined, previous);
+const set = (cs: Connector[], previous?: ConnectorSet<UpstreamClient>) => new ConnectorSet(cs, (x) => new UpstreamClient(x, DEFAULT_UPSTREAM_OPTIONS, tokens), undefined, previous);
 
 describe('host names', () => {
   it('a Service name always belongs to its connector; a colliding extra host is ignored and reported', () => {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hashToken, tokenAllows } from '../../src/access/control.ts';
-import { parseConfig } from '../../src/connectors/parse.ts';
+import { parseConfig } from '../../src/sources/file.ts';
 
 const read = (name: string): string => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), 'utf8');
 

@@ -1,23 +1,18 @@
 /**
- * The live connector set: an immutable snapshot of connectors with their upstream clients.
- * A source replaces the snapshot as a whole; requests in flight keep the one they started with.
+ * The connector set: an immutable snapshot of connectors with a client each, and the routing
+ * table that picks one for a request (path prefix, Host, default). A source replaces the
+ * snapshot as a whole; requests in flight keep the one they started with. Which client a
+ * connector gets is the caller's (a factory); this file knows nothing of upstreams.
  */
 import { RegistryError } from '../distribution/errors.ts';
 import type { PathSelector } from '../distribution/route.ts';
-import { UpstreamClient, type UpstreamOptions } from '../upstream/client.ts';
-import { credentialsFingerprint, type TokenService } from '../upstream/token.ts';
-import { commaList } from '../util/list.ts';
-import { type Connector, connectorKey } from './model.ts';
+import { type Connector, connectorKey, credentialsFingerprint } from './model.ts';
+import { extraHostNames } from './params.ts';
 
 /** The names of a connector's proxy Service: `c-<name>.<namespace>`, with `.svc` and `.svc.cluster.local`. */
 function serviceHostNames(c: Connector): string[] {
   const service = `c-${c.name}.${c.namespace}`;
   return [service, `${service}.svc`, `${service}.svc.cluster.local`];
-}
-
-/** Host names listed in `spec.params hosts`: lower case, no port. */
-function extraHostNames(c: Connector): string[] {
-  return commaList(c.params['hosts']).map((h) => h.toLowerCase());
 }
 
 /** The host part of a Host header, lower case, without the port. */
@@ -37,14 +32,22 @@ export function sameConnector(a: Connector, b: Connector): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
-export class ConnectorSet {
-  readonly clients: ReadonlyMap<string, UpstreamClient>;
+/** What the set needs of a connector's client: which connector it serves, and how it ends. */
+export interface ConnectorClient {
+  readonly connector: Connector;
+  /** Closes once no request holds the client any more. */
+  retire(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class ConnectorSet<C extends ConnectorClient = ConnectorClient> {
+  readonly clients: ReadonlyMap<string, C>;
   /**
    * The connector that serves plain `/v2/<repo>` requests whose Host names no connector: the
    * configured default, else the only connector, else none.
    */
-  readonly defaultClient: UpstreamClient | undefined;
-  private readonly byHost: ReadonlyMap<string, UpstreamClient>;
+  readonly defaultClient: C | undefined;
+  private readonly byHost: ReadonlyMap<string, C>;
   /** `<connector>: <host>` entries of spec.params hosts that another connector already has. */
   readonly ignoredHosts: readonly string[];
 
@@ -52,19 +55,20 @@ export class ConnectorSet {
   readonly defaultKey: string | undefined;
 
   /**
-   * `previous`: the set this one replaces. Its clients are kept for connectors that did not
-   * change (their connection pools, learned challenges and health stay); see retireReplaced.
+   * `client` makes a connector's client. `previous`: the set this one replaces. Its clients are
+   * kept for connectors that did not change (their connection pools, learned challenges and
+   * health stay); see retireReplaced.
    */
-  constructor(connectors: readonly Connector[], options: UpstreamOptions, tokens: TokenService, defaultKey?: string, previous?: ConnectorSet) {
+  constructor(connectors: readonly Connector[], client: (c: Connector) => C, defaultKey?: string, previous?: ConnectorSet<C>) {
     this.defaultKey = defaultKey;
-    const clients = new Map<string, UpstreamClient>();
-    const byHost = new Map<string, UpstreamClient>();
+    const clients = new Map<string, C>();
+    const byHost = new Map<string, C>();
     const ignored: string[] = [];
     for (const c of connectors) {
       const old = previous?.clients.get(connectorKey(c));
-      const client = old && sameConnector(old.connector, c) ? old : new UpstreamClient(c, options, tokens);
-      clients.set(connectorKey(c), client);
-      for (const h of serviceHostNames(c)) byHost.set(h, client);
+      const made = old && sameConnector(old.connector, c) ? old : client(c);
+      clients.set(connectorKey(c), made);
+      for (const h of serviceHostNames(c)) byHost.set(h, made);
     }
     // Extra host names never take a name another connector's Service has, nor one an earlier
     // connector listed: a connector cannot capture another's traffic.
@@ -97,7 +101,7 @@ export class ConnectorSet {
    * The connector a request is for (the path prefix's, else the Host header's, else the default
    * one) and how it was chosen; undefined when none applies (see unresolved for why).
    */
-  resolve(selector: PathSelector | undefined, host?: string): { client: UpstreamClient; by: ResolvedBy } | undefined {
+  resolve(selector: PathSelector | undefined, host?: string): { client: C; by: ResolvedBy } | undefined {
     if (selector) {
       const client = this.clients.get(`${selector.namespace}/${selector.name}`);
       return client && { client, by: 'path' };
@@ -126,7 +130,7 @@ export class ConnectorSet {
    * Connectors of this set whose credentials or upstream differ in `next`, or that `next` drops:
    * their cached tokens must go.
    */
-  changedIn(next: ConnectorSet): string[] {
+  changedIn(next: ConnectorSet<C>): string[] {
     const changed: string[] = [];
     for (const [key, old] of this.clients) {
       const now = next.clients.get(key)?.connector;
@@ -138,7 +142,7 @@ export class ConnectorSet {
   }
 
   /** Retires this set's clients that `next` does not reuse (each closes once its requests are done). */
-  retireReplaced(next: ConnectorSet): Promise<void> {
+  retireReplaced(next: ConnectorSet<C>): Promise<void> {
     const kept = new Set(next.clients.values());
     return Promise.all([...this.clients.values()].filter((c) => !kept.has(c)).map((c) => c.retire())).then(() => undefined);
   }

@@ -1,0 +1,56 @@
+/**
+ * A connector's `spec.params`: the proxy's own settings per connector (`{name, value}` entries),
+ * their check at load time and the typed reads the rest of the proxy uses. Pure.
+ *
+ *   redirects          follow | pass
+ *   allowedRealmHosts  token-realm hosts trusted besides the registry's own host and domain
+ *   hosts              extra host names that pick the connector
+ *   access             static | kubernetes: turns access control on for this connector
+ */
+import { commaList } from '../util/list.ts';
+import { ConfigError } from './documents.ts';
+import type { Connector } from './model.ts';
+
+/** Who may use a connector: the process mode (--access) or a connector's own `access`. */
+export type AccessMode = 'none' | 'static' | 'kubernetes';
+export const ACCESS_MODES: readonly AccessMode[] = ['none', 'static', 'kubernetes'];
+
+export type RedirectPolicy = 'follow' | 'pass';
+
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function redirectPolicy(c: Connector): RedirectPolicy {
+  return c.params['redirects'] === 'pass' ? 'pass' : 'follow';
+}
+
+export function allowedRealmHosts(c: Connector): string[] {
+  return commaList(c.params['allowedRealmHosts']).map((h) => h.toLowerCase());
+}
+
+/** Host names listed in `hosts`: lower case, no port. */
+export function extraHostNames(c: Connector): string[] {
+  return commaList(c.params['hosts']).map((h) => h.toLowerCase());
+}
+
+/** The access mode a connector asks for itself, if any (`none` is not one: a connector cannot turn access off). */
+export function ownAccessMode(c: Connector): 'static' | 'kubernetes' | undefined {
+  const own = c.params['access'];
+  return own === 'static' || own === 'kubernetes' ? own : undefined;
+}
+
+/** Checks the parameters; throws ConfigError naming `where[<param>]`. */
+export function checkParams(params: Readonly<Record<string, string>>, where: string): void {
+  const access = params['access'];
+  if (access !== undefined && !(ACCESS_MODES as readonly string[]).includes(access)) {
+    throw new ConfigError(`${where}[access]: must be one of ${ACCESS_MODES.join(', ')}, got ${JSON.stringify(access)}`);
+  }
+  const redirects = params['redirects'];
+  if (redirects !== undefined && redirects !== 'follow' && redirects !== 'pass') {
+    throw new ConfigError(`${where}[redirects]: must be "follow" or "pass", got ${JSON.stringify(redirects)}`);
+  }
+  for (const param of ['allowedRealmHosts', 'hosts'] as const) {
+    for (const h of commaList(params[param])) {
+      if (!DNS_SUBDOMAIN.test(h.toLowerCase()) && !/^[0-9.]+$/.test(h)) throw new ConfigError(`${where}[${param}]: ${JSON.stringify(h)} is not a host name`);
+    }
+  }
+}
