@@ -14,7 +14,7 @@ import { type AccessMode, ownAccessMode } from '../connectors/params.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import type { PresentedCredential } from './credential.ts';
-import { KubernetesReviews, type TokenReviewer } from './reviews.ts';
+import { KubernetesReviews, type TokenReviewer, type User } from './reviews.ts';
 import { type AccessToken, findToken, tokenAllows } from './tokens.ts';
 
 export { ACCESS_MODES, type AccessMode } from '../connectors/params.ts';
@@ -150,7 +150,7 @@ export class AccessControl {
   private async review(reviews: KubernetesReviews, credential: CallerCredential, c: Connector): Promise<Decision> {
     const key = connectorKey(c);
     const token = credential.caller.token;
-    let user;
+    let user: User | null;
     try {
       user = await reviews.user(token);
     } catch (err) {

@@ -11,10 +11,7 @@ export interface Caller {
   username: string | undefined;
 }
 
-export type PresentedCredential =
-  | { kind: 'none' }
-  | { kind: 'caller'; caller: Caller }
-  | { kind: 'invalid'; problem: string };
+export type PresentedCredential = { kind: 'none' } | { kind: 'caller'; caller: Caller } | { kind: 'invalid'; problem: string };
 
 const NONE: PresentedCredential = { kind: 'none' };
 

@@ -48,11 +48,19 @@ export const FLAGS = {
   source: { env: 'OCP_SOURCE', arg: '<source>', help: 'where connectors come from: file|kubernetes, default file' },
   kubeconfig: { env: 'OCP_KUBECONFIG', arg: '<file>', help: 'kubernetes source outside a cluster; default: in-cluster, else $KUBECONFIG' },
   namespaces: { env: 'OCP_NAMESPACES', arg: '<a,b>', help: 'kubernetes source: namespaces to watch, default all' },
-  'proxy-service': { env: 'OCP_PROXY_SERVICE', arg: '<host>', help: "kubernetes source: the proxy's own Service host, default oci-connector-proxy.<POD_NAMESPACE>.svc.cluster.local" },
+  'proxy-service': {
+    env: 'OCP_PROXY_SERVICE',
+    arg: '<host>',
+    help: "kubernetes source: the proxy's own Service host, default oci-connector-proxy.<POD_NAMESPACE>.svc.cluster.local",
+  },
   'leader-election': { env: 'OCP_LEADER_ELECTION', arg: '<bool>', help: 'kubernetes source: one replica writes status and Services, default true' },
   'lease-namespace': { env: 'OCP_LEASE_NAMESPACE', arg: '<ns>', help: 'namespace of the leader Lease, default $POD_NAMESPACE or default' },
   'access-proxy-subresource': { env: 'OCP_ACCESS_PROXY_SUBRESOURCE', arg: '<bool>', help: 'kubernetes access: also require get on connectors/proxy, default false' },
-  'allow-cross-namespace-secrets': { env: 'OCP_ALLOW_CROSS_NAMESPACE_SECRETS', arg: '<bool>', help: 'kubernetes source: let a Connector use a Secret of another namespace, default false' },
+  'allow-cross-namespace-secrets': {
+    env: 'OCP_ALLOW_CROSS_NAMESPACE_SECRETS',
+    arg: '<bool>',
+    help: 'kubernetes source: let a Connector use a Secret of another namespace, default false',
+  },
   'allow-connector-hosts': { env: 'OCP_ALLOW_CONNECTOR_HOSTS', arg: '<bool>', help: 'kubernetes source: honour spec.params hosts, default false' },
 } as const satisfies Record<string, Flag>;
 

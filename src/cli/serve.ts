@@ -38,7 +38,10 @@ export async function serve(s: Settings): Promise<void> {
   } catch (err) {
     throw new ListenError(`--listen ${s.listen.host}:${s.listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  logger.info({ listen: `${s.listen.host}:${s.listen.port}`, connectors: describeConnectors(s, s.cfg.connectors), accessTokens: s.cfg.accessTokens.length }, 'oci-connector-proxy listening');
+  logger.info(
+    { listen: `${s.listen.host}:${s.listen.port}`, connectors: describeConnectors(s, s.cfg.connectors), accessTokens: s.cfg.accessTokens.length },
+    'oci-connector-proxy listening',
+  );
   warnIfOpen(s, logger, s.cfg.connectors);
   if (s.kube) controller = startKubernetes(s, s.kube, server, logger);
   const watched = [s.configFile, s.tokensFile].filter((f): f is string => f !== undefined);
@@ -152,4 +155,3 @@ function onSignals(grace: number, logger: Logger, stopAll: () => Promise<unknown
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
-

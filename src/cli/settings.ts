@@ -48,7 +48,7 @@ export interface Settings {
 export type KubernetesSettings = ReturnType<typeof kubernetesSettings>;
 
 /** The flags given, or undefined for --help; a flag not given falls back to its environment variable. */
-export function parseFlags(argv: readonly string[], env: Env): ((name: FlagName) => string | undefined) & { trustProxy: boolean } | undefined {
+export function parseFlags(argv: readonly string[], env: Env): (((name: FlagName) => string | undefined) & { trustProxy: boolean }) | undefined {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({

@@ -79,7 +79,8 @@ export function secretsOf(docs: readonly Doc[], file: string): Map<string, Doc> 
   for (const d of docs) {
     if (d.kind !== 'Secret') continue;
     const key = `${d.namespace}/${d.name}`;
-    if (secrets.has(key)) throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): metadata.name: a Secret with this name is already defined in document ${secrets.get(key)!.index}`);
+    if (secrets.has(key))
+      throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): metadata.name: a Secret with this name is already defined in document ${secrets.get(key)!.index}`);
     if (d.body['apiVersion'] !== 'v1') throw new ConfigError(`${file}: document ${d.index} (Secret ${key}): apiVersion: must be "v1"`);
     secrets.set(key, d);
   }

@@ -177,9 +177,15 @@ export function withMountFrom(route: Route, from: string | null): string {
 function checkMethod(method: string, route: Route, target: string): Route {
   const allowed = ALLOWED[route.endpoint];
   if (!allowed.includes(method)) {
-    throw new RegistryError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { path: target.slice(0, 256) }, {
-      allow: allowed.join(', '),
-    });
+    throw new RegistryError(
+      405,
+      'UNSUPPORTED',
+      `method ${method} is not supported on this endpoint`,
+      { path: target.slice(0, 256) },
+      {
+        allow: allowed.join(', '),
+      },
+    );
   }
   return route;
 }

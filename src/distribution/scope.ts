@@ -19,7 +19,10 @@ export function parseScope(s: string): Scope | undefined {
   const first = s.indexOf(':');
   const last = s.lastIndexOf(':');
   if (first <= 0 || last <= first + 1 || last === s.length - 1) return undefined; // empty type, name or actions
-  const actions = s.slice(last + 1).split(',').filter(Boolean);
+  const actions = s
+    .slice(last + 1)
+    .split(',')
+    .filter(Boolean);
   if (actions.length === 0) return undefined;
   return { type: s.slice(0, first), name: s.slice(first + 1, last), actions };
 }
@@ -27,7 +30,11 @@ export function parseScope(s: string): Scope | undefined {
 /** Scopes from a challenge's `scope` parameter: space-separated. */
 export function parseScopes(param: string | undefined): Scope[] {
   if (!param) return [];
-  return param.split(' ').filter(Boolean).map(parseScope).filter((s): s is Scope => s !== undefined);
+  return param
+    .split(' ')
+    .filter(Boolean)
+    .map(parseScope)
+    .filter((s): s is Scope => s !== undefined);
 }
 
 export function formatScope(s: Scope): string {

@@ -61,7 +61,14 @@ export class HealthMonitor {
           { type: 'LivenessReady', status: 'Unknown', reason: 'Checking', message: 'the first check has not finished' },
           { type: 'AuthReady', status: 'Unknown', reason: 'Checking', message: 'the first check has not finished' },
         ];
-        e = { client, checked: undefined, conditions: stamp([], [...checking, readyOf(checking)], this.now().toISOString()), checkedAt: undefined, running: undefined, again: false };
+        e = {
+          client,
+          checked: undefined,
+          conditions: stamp([], [...checking, readyOf(checking)], this.now().toISOString()),
+          checkedAt: undefined,
+          running: undefined,
+          again: false,
+        };
         this.entries.set(key, e);
       }
       // Only new and changed connectors are checked now (an unchanged one keeps its client and

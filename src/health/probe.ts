@@ -74,7 +74,12 @@ async function probeHeld(client: UpstreamClient, timeoutMs: number): Promise<Obs
       const worded = upstreamFailure(err, client);
       auth = isRefusal(err)
         ? { type: 'AuthReady', status: 'False', reason: 'AuthenticationFailed', message: `Authentication failed: status code ${worded.status}: ${worded.message}` }
-        : { type: 'AuthReady', status: 'False', reason: 'ConnectionFailed', message: err instanceof UpstreamError ? worded.message : `Get "${origin}${path}": ${networkError(err, timeoutMs)}` };
+        : {
+            type: 'AuthReady',
+            status: 'False',
+            reason: 'ConnectionFailed',
+            message: err instanceof UpstreamError ? worded.message : `Get "${origin}${path}": ${networkError(err, timeoutMs)}`,
+          };
     }
   }
   return [secret, liveness, auth];

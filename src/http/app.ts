@@ -74,7 +74,11 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
       // Paths Fastify cannot decode (malformed percent-encoding) are not API paths.
       reply.hijack();
       const bad = (err as { code?: string }).code === 'FST_ERR_BAD_URL';
-      writeError(reply.raw, bad ? new RegistryError(404, 'UNSUPPORTED', 'not a registry API path: malformed percent-encoding') : new RegistryError(400, 'UNSUPPORTED', 'bad request'), req.raw.method);
+      writeError(
+        reply.raw,
+        bad ? new RegistryError(404, 'UNSUPPORTED', 'not a registry API path: malformed percent-encoding') : new RegistryError(400, 'UNSUPPORTED', 'bad request'),
+        req.raw.method,
+      );
     },
     clientErrorHandler,
   });
@@ -120,9 +124,11 @@ function clientErrorHandler(err: Error, socket: Socket): void {
     return;
   }
   const e =
-    code === 'HPE_HEADER_OVERFLOW' ? new RegistryError(431, 'UNSUPPORTED', 'request headers too large')
-    : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new RegistryError(408, 'UNSUPPORTED', 'request timeout')
-    : new RegistryError(400, 'UNSUPPORTED', 'malformed HTTP request');
+    code === 'HPE_HEADER_OVERFLOW'
+      ? new RegistryError(431, 'UNSUPPORTED', 'request headers too large')
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RegistryError(408, 'UNSUPPORTED', 'request timeout')
+        : new RegistryError(400, 'UNSUPPORTED', 'malformed HTTP request');
   const body = e.body();
   socket.end(
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
@@ -161,7 +167,10 @@ function registerFallbacks(app: FastifyInstance, logger: Logger, forward: (req: 
     logger.error({ err: (err as Error).message, code: (err as { code?: string }).code, url: request.url.slice(0, 256) }, 'request error');
     reply.hijack();
     const status = (err as { statusCode?: number }).statusCode ?? 500;
-    const e = status >= 400 && status < 500 ? new RegistryError(status, 'UNSUPPORTED', 'bad request') : new RegistryError(status >= 500 && status < 600 ? status : 500, 'UNKNOWN', 'internal error');
+    const e =
+      status >= 400 && status < 500
+        ? new RegistryError(status, 'UNSUPPORTED', 'bad request')
+        : new RegistryError(status >= 500 && status < 600 ? status : 500, 'UNKNOWN', 'internal error');
     writeError(reply.raw, e, request.method);
   });
 }

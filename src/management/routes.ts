@@ -74,7 +74,10 @@ export function managementRoutes(core: ProxyCore, options: ManagementOptions): F
   return async (app: FastifyInstance) => {
     app.setErrorHandler((err, _req, reply) => {
       if (!(err instanceof RegistryError)) throw err;
-      return reply.code(err.status).headers({ ...err.headers, 'content-type': 'application/json; charset=utf-8' }).send(err.body());
+      return reply
+        .code(err.status)
+        .headers({ ...err.headers, 'content-type': 'application/json; charset=utf-8' })
+        .send(err.body());
     });
 
     app.get('/connectors', async (req, reply) => {
@@ -105,7 +108,8 @@ export function managementRoutes(core: ProxyCore, options: ManagementOptions): F
         throw new RegistryError(404, 'UNSUPPORTED', `no configuration file ${JSON.stringify(file.slice(0, 64))}; have ${CONFIGURATION_FILES.join(', ')}`);
       }
       // config.json carries the caller's own proxy credential when the connector needs one.
-      const own = credential.kind === 'caller' && core.access.modeFor(c) !== 'none' ? { username: credential.caller.username || 'token', password: credential.caller.token } : undefined;
+      const own =
+        credential.kind === 'caller' && core.access.modeFor(c) !== 'none' ? { username: credential.caller.username || 'token', password: credential.caller.token } : undefined;
       return reply
         .header('content-type', CONTENT_TYPES[file]!)
         .header('cache-control', 'no-store')

@@ -29,8 +29,18 @@ export class Metrics {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ocp_' });
-    this.requests = new Counter({ name: 'ocp_requests_total', help: 'Requests answered, by connector, endpoint kind, method and status class', labelNames: ['connector', 'endpoint', 'method', 'status_class'], registers });
-    this.bytes = new Counter({ name: 'ocp_bytes_total', help: 'Bytes read from clients (in) and written to them (out), headers included', labelNames: ['connector', 'direction'], registers });
+    this.requests = new Counter({
+      name: 'ocp_requests_total',
+      help: 'Requests answered, by connector, endpoint kind, method and status class',
+      labelNames: ['connector', 'endpoint', 'method', 'status_class'],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'ocp_bytes_total',
+      help: 'Bytes read from clients (in) and written to them (out), headers included',
+      labelNames: ['connector', 'direction'],
+      registers,
+    });
     this.upstreamLatency = new Histogram({
       name: 'ocp_upstream_response_seconds',
       help: 'Time from sending a request upstream to its response headers, authentication included',
@@ -39,7 +49,12 @@ export class Metrics {
       registers,
     });
     this.inflight = new Gauge({ name: 'ocp_inflight_requests', help: 'Requests being served (transfers in flight)', labelNames: ['connector'], registers });
-    this.tokens = new Counter({ name: 'ocp_token_events_total', help: 'Upstream token cache: exchanges with token servers, cache hits, failed exchanges', labelNames: ['connector', 'event'], registers });
+    this.tokens = new Counter({
+      name: 'ocp_token_events_total',
+      help: 'Upstream token cache: exchanges with token servers, cache hits, failed exchanges',
+      labelNames: ['connector', 'event'],
+      registers,
+    });
   }
 
   /** Counts the token service's exchanges, hits and failures per connector. */

@@ -134,7 +134,7 @@ export class RequestContext {
   }
 
   private closed(log: Logger): void {
-    const { req, res } = this;
+    const res = this.res;
     if (!res.writableFinished) this.abort.abort();
     const socket = this.socket;
     const readNow = socket.bytesRead;

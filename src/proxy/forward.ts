@@ -41,7 +41,8 @@ export function createForwarder(deps: ForwardDeps): (req: IncomingMessage, res: 
 }
 
 async function serve(ctx: RequestContext, deps: ForwardDeps): Promise<void> {
-  const route = (ctx.route = checkRequest(ctx.req));
+  const route = checkRequest(ctx.req);
+  ctx.route = route;
   const set = deps.connectors();
   const chosen = set.resolve(route.selector, ctx.req.headers.host);
   if (!chosen) return unresolved(ctx, route, set, deps.access);

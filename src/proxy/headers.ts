@@ -23,17 +23,7 @@ const DROP_REQUEST = new Set([
   'x-real-ip',
 ]);
 
-const DROP_RESPONSE = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'set-cookie',
-]);
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'set-cookie']);
 
 /** Filters Node's raw header list (name, value, name, value, ...) for the upstream request. */
 export function upstreamRequestHeaders(raw: readonly string[]): string[] {

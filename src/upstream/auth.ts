@@ -90,7 +90,10 @@ export class Authenticator {
     const candidate = this.candidate(offered);
     if (!isReplayable(req)) {
       // A streamed upload is not sent twice: the client's retry gets the fresh token.
-      await this.authorization(candidate, scopes, sent?.token).then(() => this.adopt(candidate), () => undefined);
+      await this.authorization(candidate, scopes, sent?.token).then(
+        () => this.adopt(candidate),
+        () => undefined,
+      );
       throw this.refused(res, offered, scopes, said, sent);
     }
     const fresh = await this.authorization(candidate, scopes, sent?.token);
@@ -149,7 +152,8 @@ export class Authenticator {
   private candidate(offered: Challenge): Known {
     const c = essential(offered);
     const k = this.known;
-    const same = k?.kind === 'challenge' && k.challenge.scheme === c.scheme && k.challenge.params['realm'] === c.params['realm'] && k.challenge.params['service'] === c.params['service'];
+    const same =
+      k?.kind === 'challenge' && k.challenge.scheme === c.scheme && k.challenge.params['realm'] === c.params['realm'] && k.challenge.params['service'] === c.params['service'];
     return same ? k : { kind: 'challenge', challenge: c };
   }
 

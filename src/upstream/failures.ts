@@ -5,16 +5,7 @@
  * credential, comes out. Connection problems are 502, timeouts 504, a busy connector 503.
  */
 import { RegistryError } from '../distribution/errors.ts';
-import {
-  errorCode,
-  RealmNotTrusted,
-  Saturated,
-  StorageRefused,
-  TokenServerError,
-  UnsupportedChallenge,
-  UpstreamRefused,
-  UpstreamUnhealthy,
-} from './errors.ts';
+import { errorCode, RealmNotTrusted, Saturated, StorageRefused, TokenServerError, UnsupportedChallenge, UpstreamRefused, UpstreamUnhealthy } from './errors.ts';
 
 /** Who failed: the connector key, the upstream host, and whether the connector has credentials. */
 export interface FailureContext {
@@ -96,9 +87,12 @@ function networkFailure(err: unknown, key: string, where: Record<string, string>
   const detail = { connector: key, ...where, cause: code };
   if (TIMEOUT_CODES.has(code)) return new RegistryError(504, 'UNAVAILABLE', `connector ${key}: ${who} did not answer in time (${code})`, detail);
   const what =
-    code === 'ECONNREFUSED' ? 'refused the connection'
-    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'could not be resolved'
-    : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' ? 'closed the connection'
-    : 'could not be reached';
+    code === 'ECONNREFUSED'
+      ? 'refused the connection'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'could not be resolved'
+        : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET'
+          ? 'closed the connection'
+          : 'could not be reached';
   return new RegistryError(502, 'UNAVAILABLE', `connector ${key}: ${who} ${what} (${code})`, detail);
 }

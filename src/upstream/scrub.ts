@@ -28,10 +28,7 @@ export class Scrubber {
   constructor(secrets: readonly string[], username?: string | RegExp) {
     // Longest first, so that a secret containing another is removed whole.
     this.secrets = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
-    this.username =
-      typeof username !== 'string' ? username
-      : username.length >= 3 ? new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(username)}(?![A-Za-z0-9])`, 'g')
-      : undefined;
+    this.username = typeof username !== 'string' ? username : username.length >= 3 ? new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(username)}(?![A-Za-z0-9])`, 'g') : undefined;
   }
 
   get empty(): boolean {

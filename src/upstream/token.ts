@@ -187,7 +187,15 @@ export class TokenService extends EventEmitter<{ stat: [event: TokenEvent, conne
         form.set('username', creds.username);
         form.set('password', creds.password);
       }
-      const { status, text } = await this.call(r, realm, 'POST', realm.pathname + realm.search, { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), dispatcher);
+      const { status, text } = await this.call(
+        r,
+        realm,
+        'POST',
+        realm.pathname + realm.search,
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        form.toString(),
+        dispatcher,
+      );
       if (status === 200) {
         const parsed = parseTokenBody(text, this.now());
         if (typeof parsed === 'string') throw new TokenServerError('answer', realm.host, parsed, { anonymous: !r.credentials });

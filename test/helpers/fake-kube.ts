@@ -398,11 +398,16 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
   const notFound = (r: ResourceType, name: string): HttpError =>
     new HttpError(404, `${qualified(r)} "${name}" not found`, 'NotFound', { name, ...(groupOf(r.apiVersion) ? { group: groupOf(r.apiVersion) } : {}), kind: r.plural });
   const conflict = (r: ResourceType, name: string): HttpError =>
-    new HttpError(409, `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, 'Conflict', {
-      name,
-      ...(groupOf(r.apiVersion) ? { group: groupOf(r.apiVersion) } : {}),
-      kind: r.plural,
-    });
+    new HttpError(
+      409,
+      `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      'Conflict',
+      {
+        name,
+        ...(groupOf(r.apiVersion) ? { group: groupOf(r.apiVersion) } : {}),
+        kind: r.plural,
+      },
+    );
 
   /** Sets the server-managed metadata of `next` from `prev` (uid, creationTimestamp, generation); returns whether anything but resourceVersion changed. */
   function stamp(next: KubeObject, prev: KubeObject | undefined, collection: string, ns: string): boolean {
@@ -532,15 +537,19 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
   function objectFromBody(body: unknown, t: Target): KubeObject {
     if (!isRecord(body) || !isRecord(body['metadata'])) throw new HttpError(400, 'the request body must be an object with metadata');
     const r = t.resource;
-    if (body['apiVersion'] !== undefined && body['apiVersion'] !== r.apiVersion) throw new HttpError(400, `the API version in the data (${String(body['apiVersion'])}) does not match the expected API version (${r.apiVersion})`);
-    if (body['kind'] !== undefined && body['kind'] !== r.kind) throw new HttpError(400, `the kind in the data (${String(body['kind'])}) does not match the expected kind (${r.kind})`);
+    if (body['apiVersion'] !== undefined && body['apiVersion'] !== r.apiVersion)
+      throw new HttpError(400, `the API version in the data (${String(body['apiVersion'])}) does not match the expected API version (${r.apiVersion})`);
+    if (body['kind'] !== undefined && body['kind'] !== r.kind)
+      throw new HttpError(400, `the kind in the data (${String(body['kind'])}) does not match the expected kind (${r.kind})`);
     const md = { ...body['metadata'] };
     if (r.namespaced) {
-      if (md['namespace'] !== undefined && md['namespace'] !== t.namespace) throw new HttpError(400, 'the namespace of the provided object does not match the namespace sent on the request');
+      if (md['namespace'] !== undefined && md['namespace'] !== t.namespace)
+        throw new HttpError(400, 'the namespace of the provided object does not match the namespace sent on the request');
       md['namespace'] = t.namespace;
     } else delete md['namespace'];
     if (typeof md['name'] !== 'string' || md['name'] === '') {
-      if (t.name === undefined && typeof md['generateName'] === 'string' && md['generateName'] !== '') md['name'] = `${md['generateName']}${uidFor(`${rv}/${Math.random()}`).slice(0, 5)}`;
+      if (t.name === undefined && typeof md['generateName'] === 'string' && md['generateName'] !== '')
+        md['name'] = `${md['generateName']}${uidFor(`${rv}/${Math.random()}`).slice(0, 5)}`;
       else if (t.name !== undefined) md['name'] = t.name;
       else throw new HttpError(422, `${r.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, 'Invalid');
     }
@@ -600,14 +609,19 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
       return { status: 201, body: { ...body, apiVersion: r.apiVersion, kind: r.kind, metadata: isRecord(body['metadata']) ? body['metadata'] : {}, status: clone(r.review) } };
     }
     const next = objectFromBody(body, t);
-    if (next.metadata.resourceVersion !== undefined && next.metadata.resourceVersion !== '') throw new HttpError(500, 'Internal error occurred: resourceVersion should not be set on objects to be created');
+    if (next.metadata.resourceVersion !== undefined && next.metadata.resourceVersion !== '')
+      throw new HttpError(500, 'Internal error occurred: resourceVersion should not be set on objects to be created');
     delete next.metadata.resourceVersion;
     const ns = t.namespace ?? '';
     const b = bucket(t.collection);
     const key = `${ns}/${next.metadata.name}`;
     if (b.has(key)) {
       const name = next.metadata.name;
-      throw new HttpError(409, `${qualified(r)} "${name}" already exists`, 'AlreadyExists', { name, ...(groupOf(r.apiVersion) ? { group: groupOf(r.apiVersion) } : {}), kind: r.plural });
+      throw new HttpError(409, `${qualified(r)} "${name}" already exists`, 'AlreadyExists', {
+        name,
+        ...(groupOf(r.apiVersion) ? { group: groupOf(r.apiVersion) } : {}),
+        kind: r.plural,
+      });
     }
     if (hasStatusSubresource(r)) delete next.status;
     delete next.metadata.uid;
@@ -640,7 +654,12 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     const incoming = objectFromBody(body, t);
     const want = incoming.metadata.resourceVersion;
     if (want === undefined || want === '') {
-      if (!isBuiltin(t.resource.apiVersion)) throw new HttpError(422, `${t.resource.kind}.${groupOf(t.resource.apiVersion)} "${t.name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`, 'Invalid');
+      if (!isBuiltin(t.resource.apiVersion))
+        throw new HttpError(
+          422,
+          `${t.resource.kind}.${groupOf(t.resource.apiVersion)} "${t.name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+          'Invalid',
+        );
     } else if (want !== prev.metadata.resourceVersion) throw conflict(t.resource, t.name!);
     let next: KubeObject;
     if (t.subresource === 'status') {
@@ -693,7 +712,8 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     const pre = isRecord(body) ? body['preconditions'] : undefined;
     if (isRecord(pre)) {
       if (typeof pre['resourceVersion'] === 'string' && pre['resourceVersion'] !== prev.metadata.resourceVersion) throw conflict(t.resource, t.name!);
-      if (typeof pre['uid'] === 'string' && pre['uid'] !== prev.metadata.uid) throw new HttpError(409, `Precondition failed: UID in precondition: ${pre['uid']}, UID in object meta: ${prev.metadata.uid}`, 'Conflict');
+      if (typeof pre['uid'] === 'string' && pre['uid'] !== prev.metadata.uid)
+        throw new HttpError(409, `Precondition failed: UID in precondition: ${pre['uid']}, UID in object meta: ${prev.metadata.uid}`, 'Conflict');
     }
     return { status: 200, body: deleteStored(t.collection, t.namespace ?? '', t.name!) };
   }
@@ -779,7 +799,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
         return;
       }
       if (err instanceof HttpError) send(err.code, statusBody(err.code, err.message, err.reason, err.details));
-      else send(500, statusBody(500, `fake-kube: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
+      else send(500, statusBody(500, `fake-kube: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
     }
   }
 

@@ -130,7 +130,9 @@ export function isOciErrorBody(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const errors = (value as { errors?: unknown }).errors;
   if (!Array.isArray(errors) || errors.length === 0) return false;
-  return errors.every((e: unknown) => typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { message?: unknown }).message === 'string');
+  return errors.every(
+    (e: unknown) => typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { message?: unknown }).message === 'string',
+  );
 }
 
 export function ociCodeOf(a: RawAnswer | { body: Buffer }): string | undefined {

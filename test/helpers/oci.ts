@@ -104,10 +104,7 @@ export function writeLayout(images: Image[], tag = 'latest'): { dir: string; ref
     top = { mediaType: MT.index, digest, size: index.length };
   }
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(
-    join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': tag } }] }),
-  );
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...top, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
   return { dir, ref: `oci:${dir}:${tag}` };
 }
 

@@ -199,7 +199,10 @@ export function parseScope(scope: string): { type: string; name: string; actions
   return {
     type: scope.slice(0, first),
     name: scope.slice(first + 1, last),
-    actions: scope.slice(last + 1).split(',').filter((a) => a !== ''),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter((a) => a !== ''),
   };
 }
 
@@ -212,7 +215,7 @@ function intersect(asked: string[], allowed: string[]): string[] {
 function parseBasic(header: string | undefined): { user: string; password: string } | null | 'malformed' {
   if (!header) return null;
   const [scheme, value] = header.split(' ', 2);
-  if (!scheme || scheme.toLowerCase() !== 'basic' || !value) return 'malformed';
+  if (scheme?.toLowerCase() !== 'basic' || !value) return 'malformed';
   const decoded = Buffer.from(value, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return 'malformed';
@@ -231,8 +234,20 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
   const certPath = join(dir, 'cert.pem');
   try {
     await execFileAsync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '3',
-      '-subj', '/CN=ocp-test-token-server', '-keyout', keyPath, '-out', certPath,
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '3',
+      '-subj',
+      '/CN=ocp-test-token-server',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
     ]);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
@@ -395,10 +410,18 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
 
     if (method === 'GET') {
       const basic = parseBasic(req.headers.authorization);
-      if (basic === 'malformed') return send(res, rec, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'malformed Authorization header' }] }, { 'www-authenticate': 'Basic realm="ocp-test-token-server"' });
+      if (basic === 'malformed')
+        return send(
+          res,
+          rec,
+          401,
+          { errors: [{ code: 'UNAUTHORIZED', message: 'malformed Authorization header' }] },
+          { 'www-authenticate': 'Basic realm="ocp-test-token-server"' },
+        );
       if (basic === null) return success(res, rec, null, scopes, anonymousRights, aud);
       const u = checkUser(basic.user, basic.password);
-      if (!u) return send(res, rec, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] }, { 'www-authenticate': 'Basic realm="ocp-test-token-server"' });
+      if (!u)
+        return send(res, rec, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] }, { 'www-authenticate': 'Basic realm="ocp-test-token-server"' });
       rec.user = basic.user;
       return success(res, rec, basic.user, scopes, u.rights, aud, offline ? newRefreshToken(basic.user) : undefined);
     }
@@ -509,9 +532,7 @@ export function basicAuthRegistryConfig(users: Record<string, string>, options: 
       });
     }
   }
-  const lines = Object.entries(users).map(([user, password]) =>
-    execFileSync('htpasswd', ['-Bbn', user, password], { encoding: 'utf8' }).trim(),
-  );
+  const lines = Object.entries(users).map(([user, password]) => execFileSync('htpasswd', ['-Bbn', user, password], { encoding: 'utf8' }).trim());
   const path = join(dir, 'htpasswd');
   writeFileSync(path, lines.join('\n') + '\n');
   return `auth:

@@ -10,7 +10,7 @@ export interface RunResult {
 export function run(cmd: string, args: string[], timeoutMs = 120_000, env?: Record<string, string>): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0;
+      const code = err ? (((err as { code?: unknown }).code as number | null) ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
     });
   });

@@ -74,7 +74,11 @@ describe('registry API under static access', () => {
     expect(push1.code, push1.stderr).toBe(0);
     const push2 = await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `ci:${TOKEN_SECURE}`, lb.ref, byPath]);
     expect(push2.code, push2.stderr).toBe(0);
-    for (const [ref, token, image] of [[byHost, TOKEN_OPEN, a], [byPath, TOKEN_SECURE, b], [byPath, TOKEN_ALL, b]] as const) {
+    for (const [ref, token, image] of [
+      [byHost, TOKEN_OPEN, a],
+      [byPath, TOKEN_SECURE, b],
+      [byPath, TOKEN_ALL, b],
+    ] as const) {
       const inspect = await skopeo(['inspect', '--tls-verify=false', '--creds', `x:${token}`, ref]);
       expect(inspect.code, inspect.stderr).toBe(0);
       expect(JSON.parse(inspect.stdout).Digest).toBe(image.manifestDigest);
@@ -116,7 +120,11 @@ describe('registry API under static access', () => {
   });
 
   it('refuses two Authorization headers even when one is valid', async () => {
-    for (const [first, second] of [[TOKEN_SECURE, TOKEN_OPEN], [TOKEN_OPEN, TOKEN_SECURE], [TOKEN_SECURE, TOKEN_SECURE]]) {
+    for (const [first, second] of [
+      [TOKEN_SECURE, TOKEN_OPEN],
+      [TOKEN_OPEN, TOKEN_SECURE],
+      [TOKEN_SECURE, TOKEN_SECURE],
+    ]) {
       const answer = await rawRequest(
         Number(port),
         `GET /v2/namespaces/team-a/connectors/secure/team/app/manifests/v1 HTTP/1.1\r\nHost: ${proxy.host}\r\nAuthorization: Bearer ${first}\r\nauthorization: Bearer ${second}\r\nConnection: close\r\n\r\n`,
@@ -162,7 +170,10 @@ describe('registry API under static access', () => {
 });
 
 describe('management endpoints under static access', () => {
-  interface Item { metadata: { namespace: string; name: string }; status: { proxy: { httpAddress: { url: string } }; access: string } }
+  interface Item {
+    metadata: { namespace: string; name: string };
+    status: { proxy: { httpAddress: { url: string } }; access: string };
+  }
 
   it('lists only the connectors the caller may use; 401 without a token', async () => {
     const none = await http(`${proxy.url}/connectors`);
@@ -191,7 +202,7 @@ describe('management endpoints under static access', () => {
     expect(ociCode(unknown)).toBe('NAME_UNKNOWN');
   });
 
-  it('the rendered config.json holds the caller\'s own token, and skopeo pulls with it as --authfile', async () => {
+  it("the rendered config.json holds the caller's own token, and skopeo pulls with it as --authfile", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ocp-acl-'));
     cleanup.push(dir);
     const get = async (file: string): Promise<string> => {

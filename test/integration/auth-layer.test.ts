@@ -173,10 +173,13 @@ describe('redirects', () => {
 
   it('passes the redirect to the client with redirects: pass', async () => {
     const store = await storage();
-    const { px } = await setup((req, res) => {
-      if (!authorized(req)) return void res.writeHead(401, { 'www-authenticate': challenge() }).end();
-      res.writeHead(307, { location: `${store.url}/bucket/blob` }).end();
-    }, { redirects: 'pass' });
+    const { px } = await setup(
+      (req, res) => {
+        if (!authorized(req)) return void res.writeHead(401, { 'www-authenticate': challenge() }).end();
+        res.writeHead(307, { location: `${store.url}/bucket/blob` }).end();
+      },
+      { redirects: 'pass' },
+    );
     const res = await http(`${px.url}/v2/a/blobs/${DIGEST}`);
     expect(res.status).toBe(307);
     expect(res.headers['location']).toBe(`${store.url}/bucket/blob`);
@@ -186,10 +189,14 @@ describe('redirects', () => {
 
 describe('manifest bound', () => {
   it('refuses a manifest over the bound with 413, without forwarding it', async () => {
-    const { up, px } = await setup((req, res) => {
-      req.resume();
-      res.writeHead(201).end();
-    }, {}, { manifestMaxBytes: 1024 });
+    const { up, px } = await setup(
+      (req, res) => {
+        req.resume();
+        res.writeHead(201).end();
+      },
+      {},
+      { manifestMaxBytes: 1024 },
+    );
     const res = await http(`${px.url}/v2/a/manifests/v1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(2048, 32) });
     expect(res.status).toBe(413);
     expect(ociCode(res)).toBe('MANIFEST_INVALID');
@@ -201,7 +208,9 @@ describe('Docker Hub conventions', () => {
   it('puts one-component names under library/ in the path and in the token scope, and passes rate-limit headers', async () => {
     upstream = await startScriptedUpstream((req, res) => {
       if (!authorized(req)) return void res.writeHead(401, { 'www-authenticate': challenge() }).end();
-      res.writeHead(200, { 'content-type': 'application/json', 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '76;w=21600', 'docker-ratelimit-source': '10.0.0.1' }).end('{}');
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '76;w=21600', 'docker-ratelimit-source': '10.0.0.1' })
+        .end('{}');
     }, false);
     // As the proxy builds it for address https://index.docker.io, pointed at the scripted upstream.
     proxy = await startProxy([{ ...anonymousConnector(upstream.url, 'dockerhub'), dockerHub: true }]);

@@ -151,7 +151,7 @@ describe('secretless push and pull', () => {
     expect(sha256(get.body)).toBe(sha256(blob));
   });
 
-  it('a changed Secret drops the connector\'s tokens: the next request authenticates with the new credentials', async () => {
+  it("a changed Secret drops the connector's tokens: the next request authenticates with the new credentials", async () => {
     const px = await proxyFor(connector('rotate', RW));
     expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
     ts.resetCounts();

@@ -88,8 +88,16 @@ const good = (spec = '') => connector('r', `  connectorClassName: oci\n  address
 
 describe('cli: a bad config file stops start-up with one line on stderr', () => {
   const cases: [name: string, text: string, problem: (path: string) => string][] = [
-    ['class not oci', connector('r', '  connectorClassName: git\n  address: https://r.example.com\n'), (f) => `${f}: document 1 (Connector default/r): spec.connectorClassName: must be "oci", got "git"`],
-    ['address ftp://', connector('r', '  connectorClassName: oci\n  address: ftp://r.example.com\n'), (f) => `${f}: document 1 (Connector default/r): spec.address: "ftp://r.example.com" must start with http:// or https://`],
+    [
+      'class not oci',
+      connector('r', '  connectorClassName: git\n  address: https://r.example.com\n'),
+      (f) => `${f}: document 1 (Connector default/r): spec.connectorClassName: must be "oci", got "git"`,
+    ],
+    [
+      'address ftp://',
+      connector('r', '  connectorClassName: oci\n  address: ftp://r.example.com\n'),
+      (f) => `${f}: document 1 (Connector default/r): spec.address: "ftp://r.example.com" must start with http:// or https://`,
+    ],
     [
       'address with credentials',
       connector('r', '  connectorClassName: oci\n  address: https://admin:hunter2@r.example.com\n'),
@@ -349,7 +357,7 @@ describe('render', () => {
       `${API}\nkind: Connector\nmetadata: {name: first}\nspec: {connectorClassName: oci, address: 'http://127.0.0.1:1'}\n---\n${API}\nkind: Connector\nmetadata: {name: harbor, namespace: team-a}\nspec: {connectorClassName: oci, address: 'https://harbor.example.com'}\n`,
     );
 
-  it('prints a connector\'s buildkitd.toml in host mode', async () => {
+  it("prints a connector's buildkitd.toml in host mode", async () => {
     const r = await run(['render', 'buildkitd.toml', '--config', config(), '--connector', 'team-a/harbor', '--service-port', '5000']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('insecure-entitlements = ["network.host", "security.insecure"]\n\n[registry."c-harbor.team-a.svc.cluster.local:5000"]\n  http = true\n');
@@ -388,13 +396,19 @@ describe('cli: access control and connector settings', () => {
       `${API}\nkind: Connector\nmetadata: {name: a}\nspec: {connectorClassName: oci, address: 'http://127.0.0.1:1'}\n---\n${API}\nkind: Connector\nmetadata: {name: b, namespace: team}\nspec: {connectorClassName: oci, address: 'http://127.0.0.1:2', params: [{name: access, value: kubernetes}]}\n`,
     );
   const tokens = () =>
-    file('tokens.yaml', `apiVersion: v1\nkind: Secret\nmetadata: {name: ci}\ntype: oci-connector-proxy/access-token\nstringData: {token: tok-cli-0123456789abcdef, connectors: 'default/a'}\n`);
+    file(
+      'tokens.yaml',
+      `apiVersion: v1\nkind: Secret\nmetadata: {name: ci}\ntype: oci-connector-proxy/access-token\nstringData: {token: tok-cli-0123456789abcdef, connectors: 'default/a'}\n`,
+    );
   const one = () => file('one.yaml', good());
 
   it('--access static without any token', async () => {
     const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'static']);
     expect(exit.code).toBe(2);
-    expectOneLine(exit.stderr, `--access static: no access tokens: give --access-tokens <file> or put Secrets of type oci-connector-proxy/access-token in ${join(dir, 'one.yaml')}`);
+    expectOneLine(
+      exit.stderr,
+      `--access static: no access tokens: give --access-tokens <file> or put Secrets of type oci-connector-proxy/access-token in ${join(dir, 'one.yaml')}`,
+    );
   });
 
   it('an unknown --access mode', async () => {

@@ -235,7 +235,10 @@ describe('upstreams that never answer, or trickle their headers', () => {
   it('are 504 after the header timeout, and the proxy process returns to its baseline of sockets and descriptors', async () => {
     const silent = await startSilentServer();
     const trickle = await startTrickleServer(1_000);
-    stops.push(() => silent.stop(), () => trickle.stop());
+    stops.push(
+      () => silent.stop(),
+      () => trickle.stop(),
+    );
     const px = await spawnWith(
       [
         { name: 'silent', address: silent.url },
@@ -470,7 +473,11 @@ describe('a storm of clients that abort', () => {
       },
       3_000,
     ).catch(() => undefined);
-    const incomplete = (): number => px.output().split('\n').filter((l) => l.includes('"msg":"request"') && l.includes('"complete":false')).length;
+    const incomplete = (): number =>
+      px
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"request"') && l.includes('"complete":false')).length;
     await waitFor('a log line for every aborted request', async () => incomplete() >= 200, 5_000).catch(() => undefined);
     const aborted = incomplete();
     console.log(
@@ -776,7 +783,9 @@ describe('SIGTERM while transfers run', () => {
     expect(upload.status).toBe(202);
     expect(exit.code).toBe(0);
     expect(exit.at).toBeGreaterThanOrEqual(Math.max(download.at, upload.at) - 50);
-    console.log(`SIGTERM (Connection: close clients): transfers done ${Math.max(download.at, upload.at) - run.termAt} ms after the signal, exit 0 after ${exit.at - run.termAt} ms (grace 5000 ms)`);
+    console.log(
+      `SIGTERM (Connection: close clients): transfers done ${Math.max(download.at, upload.at) - run.termAt} ms after the signal, exit 0 after ${exit.at - run.termAt} ms (grace 5000 ms)`,
+    );
     expect(exit.at - run.termAt).toBeLessThan(5_000);
   });
 

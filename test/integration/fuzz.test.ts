@@ -98,13 +98,23 @@ function upstreamProblem(method: string, url: string): string | null {
   if (prev === 'manifests') {
     candidates.push({
       nameEnd: n - 2,
-      check: () => referenceProblem(last) ?? (method === 'PUT' ? params.getAll('tag').map(tagProblem).find((p) => p !== null) ?? null : null),
+      check: () =>
+        referenceProblem(last) ??
+        (method === 'PUT'
+          ? (params
+              .getAll('tag')
+              .map(tagProblem)
+              .find((p) => p !== null) ?? null)
+          : null),
     });
   }
   if (prev === 'referrers') candidates.push({ nameEnd: n - 2, check: () => digestProblem(last) });
   const uploadStart = (): string | null =>
     [...params.getAll('digest'), ...params.getAll('mount')].map(digestProblem).find((p) => p !== null) ??
-    params.getAll('from').map(nameProblem).find((p) => p !== null) ??
+    params
+      .getAll('from')
+      .map(nameProblem)
+      .find((p) => p !== null) ??
     null;
   if (prev === 'blobs' && last === 'uploads') candidates.push({ nameEnd: n - 2, check: uploadStart });
   if (rest[n - 3] === 'blobs' && prev === 'uploads') {
@@ -116,7 +126,10 @@ function upstreamProblem(method: string, url: string): string | null {
           : !UPLOAD_ID.test(last)
             ? `upload id ${last}`
             : method === 'PUT'
-              ? params.getAll('digest').map(digestProblem).find((p) => p !== null) ?? null
+              ? (params
+                  .getAll('digest')
+                  .map(digestProblem)
+                  .find((p) => p !== null) ?? null)
               : null,
     });
   }
@@ -174,7 +187,30 @@ const validComponent = fc
 const component = fc.oneof(
   { weight: 20, arbitrary: validComponent },
   { weight: 2, arbitrary: fuzz },
-  { weight: 1, arbitrary: fc.constantFrom('..', '.', '', 'A', 'Team', '_catalog', 'manifests', 'blobs', 'uploads', 'tags', 'list', 'namespaces', 'connectors', 'v2', 'a'.repeat(300), 'a-', '-a', 'a..b', 'a___b') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '..',
+      '.',
+      '',
+      'A',
+      'Team',
+      '_catalog',
+      'manifests',
+      'blobs',
+      'uploads',
+      'tags',
+      'list',
+      'namespaces',
+      'connectors',
+      'v2',
+      'a'.repeat(300),
+      'a-',
+      '-a',
+      'a..b',
+      'a___b',
+    ),
+  },
 );
 const name = fc.array(component, { minLength: 1, maxLength: 4 }).map((cs) => cs.join('/'));
 const digest = fc.oneof(
@@ -182,7 +218,13 @@ const digest = fc.oneof(
   { weight: 1, arbitrary: hex(128).map((h) => 'sha512:' + h) },
   { weight: 1, arbitrary: hex(64).map((h) => 'blake3:' + h) },
   { weight: 1, arbitrary: hex(64).map((h) => 'sha256:' + h.toUpperCase()) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 70 }).chain(hex).map((h) => 'sha256:' + h) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 0, max: 70 })
+      .chain(hex)
+      .map((h) => 'sha256:' + h),
+  },
   { weight: 1, arbitrary: hex(32).map((h) => 'md5:' + h) },
   { weight: 1, arbitrary: hex(64).map((h) => 'sha256+b64:' + h) },
   { weight: 1, arbitrary: fc.constantFrom('sha256:', ':abc', 'sha256', 'SHA256:' + 'a'.repeat(64), 'sha256:' + 'g'.repeat(64)) },
@@ -221,7 +263,12 @@ const target = (percents: string[]): fc.Arbitrary<string> => {
     { weight: 12, arbitrary: fc.tuple(prefix, name, tail, query).map(([p, n, t, q]) => `/v2${p}/${n}${t}${q}`) },
     { weight: 2, arbitrary: fc.tuple(prefix, fc.constantFrom('', '/', '/_catalog', '/_catalog/'), query).map(([p, t, q]) => `/v2${p}${t}${q}`) },
     { weight: 1, arbitrary: fc.tuple(prefix, f, f).map(([p, a, b]) => `/v2${p}/${a}/${b}`) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('', '/v2', '/v2/', '/healthz', '/readyz', '/connectors', '/connectors/default/upstream', '/connectors/default/upstream/configurations'), f).map(([a, b]) => `${a}/${b}`) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom('', '/v2', '/v2/', '/healthz', '/readyz', '/connectors', '/connectors/default/upstream', '/connectors/default/upstream/configurations'), f)
+        .map(([a, b]) => `${a}/${b}`),
+    },
   );
 };
 const method = fc.oneof(
@@ -231,16 +278,48 @@ const method = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...METHODS.filter((m) => m !== 'CONNECT')) },
 );
 const headerName = fc.oneof(
-  fc.constantFrom('Authorization', 'authorization', 'Accept', 'Content-Type', 'Range', 'Content-Range', 'X-Forwarded-Host', 'X-Forwarded-Proto', 'Forwarded', 'Cookie', 'TE', 'Upgrade', 'Proxy-Authorization', 'If-None-Match', 'Docker-Content-Digest', 'Keep-Alive', 'Trailer', 'X-Real-IP'),
+  fc.constantFrom(
+    'Authorization',
+    'authorization',
+    'Accept',
+    'Content-Type',
+    'Range',
+    'Content-Range',
+    'X-Forwarded-Host',
+    'X-Forwarded-Proto',
+    'Forwarded',
+    'Cookie',
+    'TE',
+    'Upgrade',
+    'Proxy-Authorization',
+    'If-None-Match',
+    'Docker-Content-Digest',
+    'Keep-Alive',
+    'Trailer',
+    'X-Real-IP',
+  ),
   fc.string({ unit: fc.constantFrom(...TCHARS), minLength: 1, maxLength: 12 }).map((s) => 'X-' + s),
 );
 const headerValue = fc.oneof(
-  fc.constantFrom('Basic Y2k6c2VjcmV0LWNsaWVudC10b2tlbg==', 'Bearer secret-client-token', 'bytes=0-10', '0-', 'application/vnd.oci.image.manifest.v1+json', 'trailers', 'h2c', '*/*'),
+  fc.constantFrom(
+    'Basic Y2k6c2VjcmV0LWNsaWVudC10b2tlbg==',
+    'Bearer secret-client-token',
+    'bytes=0-10',
+    '0-',
+    'application/vnd.oci.image.manifest.v1+json',
+    'trailers',
+    'h2c',
+    '*/*',
+  ),
   fc.string({ unit: fc.constantFrom(...VALUE_CHARS), maxLength: 40 }).map((s) => s.trim()),
 );
 const host = fc.constantFrom('HOST', 'c-upstream.default', 'c-other.team.svc.cluster.local:5000', 'C-OTHER.TEAM', 'evil.example', '127.0.0.2:1', 'a@b', '[::1]:5000');
 const body = fc.record({
-  size: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 1, max: 2048 }) }, { weight: 2, arbitrary: fc.integer({ min: 2049, max: 32 * 1024 }) }),
+  size: fc.oneof(
+    { weight: 5, arbitrary: fc.constant(0) },
+    { weight: 3, arbitrary: fc.integer({ min: 1, max: 2048 }) },
+    { weight: 2, arbitrary: fc.integer({ min: 2049, max: 32 * 1024 }) },
+  ),
   chunked: fc.boolean(),
 });
 
@@ -311,7 +390,7 @@ describe('fuzzing the front door', () => {
         expect(a.complete, 'a complete answer').toBe(true);
         if (a.status < 200 || a.status >= 300) {
           // The upstream only ever answers 200: this is the proxy's own answer.
-          expect(reached, "an error answered without forwarding").toEqual([]);
+          expect(reached, 'an error answered without forwarding').toEqual([]);
           if (c.method === 'HEAD') expect(header(a, 'content-type')).toMatch(/^application\/json/);
           else expect(isOciErrorBody(jsonOf(a)), `an OCI error body: ${a.body.toString().slice(0, 200)}`).toBe(true);
         } else if (!LOCAL_OK.test(c.target)) {
@@ -336,7 +415,10 @@ describe('fuzzing the front door', () => {
     );
     const health = await rawExchange(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(health?.status).toBe(200);
-    const histogram = [...statuses.entries()].sort(([x], [y]) => x.localeCompare(y)).map(([s, n]) => `${s}×${n}`).join(' ');
+    const histogram = [...statuses.entries()]
+      .sort(([x], [y]) => x.localeCompare(y))
+      .map(([s, n]) => `${s}×${n}`)
+      .join(' ');
     console.log(`fuzz: ${cases} cases run (seed ${SEED}), ${forwarded} forwarded upstream, statuses ${histogram}`);
     expect(cases).toBe(RUNS);
   }, 60_000);
@@ -350,13 +432,16 @@ describe('fuzzing the front door', () => {
   // Nothing is forwarded either way (checked here too).
   it('paths with malformed percent-encodings are answered with OCI error bodies, 404 UNSUPPORTED on the API (60 cases)', async () => {
     await fc.assert(
-      fc.asyncProperty(caseOf(BAD_PERCENT).filter((c) => BAD_PERCENT.some((p) => c.target.split('?')[0]!.includes(p))), async (c) => {
-        const { answer, reached } = await send(c);
-        expect(reached).toEqual([]);
-        expect(answer).not.toBeNull();
-        expect(answer!.status).toBeLessThan(500);
-        if (c.method !== 'HEAD') expect(isOciErrorBody(jsonOf(answer!)), answer!.body.toString().slice(0, 200)).toBe(true);
-      }),
+      fc.asyncProperty(
+        caseOf(BAD_PERCENT).filter((c) => BAD_PERCENT.some((p) => c.target.split('?')[0]!.includes(p))),
+        async (c) => {
+          const { answer, reached } = await send(c);
+          expect(reached).toEqual([]);
+          expect(answer).not.toBeNull();
+          expect(answer!.status).toBeLessThan(500);
+          if (c.method !== 'HEAD') expect(isOciErrorBody(jsonOf(answer!)), answer!.body.toString().slice(0, 200)).toBe(true);
+        },
+      ),
       { seed: SEED, numRuns: 60, endOnFailure: true },
     );
   });
@@ -370,10 +455,34 @@ describe('fuzzing the front door', () => {
 
   it('the grammar oracle itself accepts the API and refuses what it must', () => {
     const d = 'sha256:' + 'a'.repeat(64);
-    for (const ok of ['/v2/', '/v2/_catalog?n=1', '/v2/a/b/manifests/v1', `/v2/a/manifests/${d}`, `/v2/a/blobs/${d}`, '/v2/a/blobs/uploads/', '/v2/a/blobs/uploads', `/v2/a/blobs/uploads/?mount=${d}&from=b/c`, '/v2/a/blobs/uploads/u-1?_state=x', '/v2/a/tags/list?n=1&last=b', `/v2/a/referrers/${d}`, '/v2/a/manifests/manifests/v1']) {
+    for (const ok of [
+      '/v2/',
+      '/v2/_catalog?n=1',
+      '/v2/a/b/manifests/v1',
+      `/v2/a/manifests/${d}`,
+      `/v2/a/blobs/${d}`,
+      '/v2/a/blobs/uploads/',
+      '/v2/a/blobs/uploads',
+      `/v2/a/blobs/uploads/?mount=${d}&from=b/c`,
+      '/v2/a/blobs/uploads/u-1?_state=x',
+      '/v2/a/tags/list?n=1&last=b',
+      `/v2/a/referrers/${d}`,
+      '/v2/a/manifests/manifests/v1',
+    ]) {
       expect([ok, upstreamProblem('GET', ok)]).toEqual([ok, null]);
     }
-    for (const bad of ['/v2/A/manifests/v1', '/v2/a/manifests/-x', '/v2/a/blobs/sha256:abc', '/v2/a%2Fb/manifests/v1', '/v2/../manifests/v1', '/v2/a//b/manifests/v1', '/v2/a/blobs/uploads/?digest=md5:x', '/v2/a/blobs/uploads/?from=A', '/x/v2/a/manifests/v1', '/v2/a/unknown']) {
+    for (const bad of [
+      '/v2/A/manifests/v1',
+      '/v2/a/manifests/-x',
+      '/v2/a/blobs/sha256:abc',
+      '/v2/a%2Fb/manifests/v1',
+      '/v2/../manifests/v1',
+      '/v2/a//b/manifests/v1',
+      '/v2/a/blobs/uploads/?digest=md5:x',
+      '/v2/a/blobs/uploads/?from=A',
+      '/x/v2/a/manifests/v1',
+      '/v2/a/unknown',
+    ]) {
       expect([bad, upstreamProblem('GET', bad) === null]).toEqual([bad, false]);
     }
     expect(upstreamProblem('PUT', '/v2/a/manifests/v1?tag=-bad')).not.toBeNull();

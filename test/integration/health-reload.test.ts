@@ -134,7 +134,10 @@ beforeAll(async () => {
   const openLayout = writeLayout([openImage], TAG);
   cleanup.push(secureLayout.dir, openLayout.dir);
   const pushes = await Promise.all([
-    skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `${USERNAME}:${GOOD_PASSWORD}`, secureLayout.ref, `docker://127.0.0.1:${secureRegistry.port}/${REPO}:${TAG}`], 30_000),
+    skopeo(
+      ['copy', '--dest-tls-verify=false', '--dest-creds', `${USERNAME}:${GOOD_PASSWORD}`, secureLayout.ref, `docker://127.0.0.1:${secureRegistry.port}/${REPO}:${TAG}`],
+      30_000,
+    ),
     skopeo(['copy', '--dest-tls-verify=false', openLayout.ref, `docker://127.0.0.1:${openRegistry.port}/${REPO}:${TAG}`], 30_000),
   ]);
   for (const p of pushes) expect(p.code, p.stderr).toBe(0);
@@ -214,7 +217,10 @@ describe('health conditions and configuration reload (CLI process, real registri
     expect(pull.body.toString()).toContain("refused the connector's credentials");
     // the token server was asked with the new (wrong) password and said no; it issued nothing
     expect(ts.requests.length).toBeGreaterThan(0);
-    expect(ts.requests.every((r) => r.user === null && r.status === 401), JSON.stringify(ts.requests)).toBe(true);
+    expect(
+      ts.requests.every((r) => r.user === null && r.status === 401),
+      JSON.stringify(ts.requests),
+    ).toBe(true);
 
     // the open connector is untouched by the other one's Secret
     expect((await manifest('default', 'open')).status).toBe(200);
@@ -318,7 +324,7 @@ describe('health conditions and configuration reload (CLI process, real registri
     expect(ts.counts.total, JSON.stringify(ts.requests)).toBe(0);
   });
 
-  it("never writes either password (or a token the proxy was issued) to its output", async () => {
+  it('never writes either password (or a token the proxy was issued) to its output', async () => {
     const out = proxy.output();
     expect(out.length).toBeGreaterThan(0);
     expect(out).toContain('configuration applied');

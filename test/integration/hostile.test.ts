@@ -94,7 +94,10 @@ beforeAll(async () => {
     }
     next(req, res);
   };
-  secureUp = await startScriptedUpstream(basicOnly((_req, res) => ok(res)), false);
+  secureUp = await startScriptedUpstream(
+    basicOnly((_req, res) => ok(res)),
+    false,
+  );
   redirUp = await startScriptedUpstream(
     basicOnly((req, res) => {
       if (req.url === '/v2/') return ok(res);
@@ -105,7 +108,9 @@ beforeAll(async () => {
   );
   foreignUp = await startScriptedUpstream((req, res) => {
     req.resume();
-    res.writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="foreign"`, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"x"}]}');
+    res
+      .writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="foreign"`, 'content-type': 'application/json' })
+      .end('{"errors":[{"code":"UNAUTHORIZED","message":"x"}]}');
   }, false);
   // Challenges with the trusted token server's realm; later with the foreign one.
   relearnUp = await startScriptedUpstream((req, res) => {
@@ -113,7 +118,9 @@ beforeAll(async () => {
     const auth = req.headers['authorization'];
     const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
     if (relearnForeign && req.url !== '/v2/') {
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="foreign",scope="repository:app:pull"`, 'content-type': 'application/json' }).end('{}');
+      res
+        .writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="foreign",scope="repository:app:pull"`, 'content-type': 'application/json' })
+        .end('{}');
       return;
     }
     if (token === undefined || !ts.tokens.includes(token)) {
@@ -268,9 +275,17 @@ describe('oversized and malformed input', () => {
       console.log(`Content-Range on PATCH → [through the proxy, directly]: ${JSON.stringify(results)}`);
       // refused ones never reach the upstream; a good one does, byte for byte
       const before = openUp.seen.length;
-      await http(`${px.url}/v2/app/blobs/uploads/u-1`, { method: 'PATCH', headers: { 'content-range': 'garbage', 'content-type': 'application/octet-stream' }, body: Buffer.alloc(10) });
+      await http(`${px.url}/v2/app/blobs/uploads/u-1`, {
+        method: 'PATCH',
+        headers: { 'content-range': 'garbage', 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(10),
+      });
       expect(openUp.seen.length).toBe(before);
-      await http(`${px.url}/v2/app/blobs/uploads/u-1`, { method: 'PATCH', headers: { 'content-range': '0-9', 'content-type': 'application/octet-stream' }, body: Buffer.alloc(10) });
+      await http(`${px.url}/v2/app/blobs/uploads/u-1`, {
+        method: 'PATCH',
+        headers: { 'content-range': '0-9', 'content-type': 'application/octet-stream' },
+        body: Buffer.alloc(10),
+      });
       expect(openUp.seen[before]).toMatchObject({ method: 'PATCH', url: '/v2/app/blobs/uploads/u-1' });
       expect(openUp.seen[before]!.headers['content-range']).toBe('0-9');
     });

@@ -113,9 +113,7 @@ describe('a storm of stalled clients', () => {
     const pid = proxy.child.pid!;
     const baseline = { fds: fdCount(pid), tcp: tcpSockets(pid).length };
 
-    const downloads = await Promise.all(
-      Array.from({ length: 100 }, () => stalledClient(`GET /v2/storm/app/blobs/${big.digest} HTTP/1.1\r\nHost: ${proxy.host}\r\n\r\n`)),
-    );
+    const downloads = await Promise.all(Array.from({ length: 100 }, () => stalledClient(`GET /v2/storm/app/blobs/${big.digest} HTTP/1.1\r\nHost: ${proxy.host}\r\n\r\n`)));
     const uploads = await Promise.all(
       locations.map((l) =>
         stalledClient(`PATCH ${l} HTTP/1.1\r\nHost: ${proxy.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${8 * MiB}\r\n\r\n`, Buffer.alloc(64 * 1024, 7)),
@@ -228,7 +226,9 @@ describe('memory stays bounded', () => {
       await waitFor('every PUT read or refused', async () => held.filter((h) => h.received().startsWith('HTTP/1.1 503')).length >= 44, 10_000).catch(() => undefined);
       const peak = await fresh.peakRss();
       const refused = held.filter((h) => h.received().startsWith('HTTP/1.1 503'));
-      console.log(`60 held manifest PUTs of ${mib(size)} MiB: ${refused.length} refused 503; proxy peak RSS ${mib(before)} -> ${mib(peak)} MiB (+${mib(peak - before)}; budget 64 MiB)`);
+      console.log(
+        `60 held manifest PUTs of ${mib(size)} MiB: ${refused.length} refused 503; proxy peak RSS ${mib(before)} -> ${mib(peak)} MiB (+${mib(peak - before)}; budget 64 MiB)`,
+      );
       // 16 fit the 64 MiB budget; the others are refused at once, not held.
       expect(refused.length).toBe(60 - Math.floor((64 * MiB) / size));
       expect(refused[0]!.received()).toContain('retry-after: 1');

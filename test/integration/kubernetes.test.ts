@@ -56,8 +56,15 @@ const secret = (ns: string, name: string, password: string): KubeObject => ({
 const secureConnector = (): KubeObject =>
   connector('team-a', 'secure', secure.url, { auth: { name: 'tokenAuth', secretRef: { name: 'creds' }, params: [{ name: 'repository', value: 'team/app' }] } });
 
-interface Cond { type: string; status: string; reason?: string; message?: string; lastTransitionTime: string }
-const statusOf = (ns: string, name: string) => fake.get(API, 'Connector', ns, name)?.status as { conditions?: Cond[]; observedGeneration?: number; proxy?: { httpAddress: { url: string } } } | undefined;
+interface Cond {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime: string;
+}
+const statusOf = (ns: string, name: string) =>
+  fake.get(API, 'Connector', ns, name)?.status as { conditions?: Cond[]; observedGeneration?: number; proxy?: { httpAddress: { url: string } } } | undefined;
 const cond = (ns: string, name: string, type: string): Cond | undefined => statusOf(ns, name)?.conditions?.find((c) => c.type === type);
 const statusWrites = (ns?: string, name?: string) =>
   fake.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/status') && (!ns || r.path === `/apis/${API}/namespaces/${ns}/connectors/${name}/status`)).length;
@@ -69,7 +76,10 @@ beforeAll(async () => {
   [open, secure, fake] = await Promise.all([startRegistry(), startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 }), startFakeKube()]);
   image = makeImage('amd64', [5_000]);
   const layout = writeLayout([image], 'v1');
-  for (const [reg, creds] of [[open, []], [secure, ['--dest-creds', `${USER.username}:${USER.password}`]]] as const) {
+  for (const [reg, creds] of [
+    [open, []],
+    [secure, ['--dest-creds', `${USER.username}:${USER.password}`]],
+  ] as const) {
     const push = await skopeo(['copy', '--dest-tls-verify=false', ...creds, layout.ref, `docker://${new URL(reg.url).host}/team/app:v1`]);
     expect(push.code, push.stderr).toBe(0);
   }
@@ -79,12 +89,25 @@ beforeAll(async () => {
   fake.respond('POST', '/apis/authentication.k8s.io/v1/tokenreviews', (body) => {
     const token = (body as { spec: { token: string } }).spec.token;
     const user = token === SA_TOKEN ? 'system:serviceaccount:team-a:builder' : token === OTHER_TOKEN ? 'system:serviceaccount:team-b:stranger' : undefined;
-    return { status: 201, body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', status: user ? { authenticated: true, user: { username: user, groups: ['system:serviceaccounts'] } } : { authenticated: false } } };
+    return {
+      status: 201,
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        status: user ? { authenticated: true, user: { username: user, groups: ['system:serviceaccounts'] } } : { authenticated: false },
+      },
+    };
   });
   fake.respond('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', (body) => {
     const spec = (body as { spec: { user: string; resourceAttributes: { namespace: string; name: string; verb: string; group: string; resource: string } } }).spec;
     const a = spec.resourceAttributes;
-    const allowed = spec.user === 'system:serviceaccount:team-a:builder' && a.group === 'connectors.alauda.io' && a.resource === 'connectors' && a.verb === 'get' && a.namespace === 'team-a' && a.name === 'secure';
+    const allowed =
+      spec.user === 'system:serviceaccount:team-a:builder' &&
+      a.group === 'connectors.alauda.io' &&
+      a.resource === 'connectors' &&
+      a.verb === 'get' &&
+      a.namespace === 'team-a' &&
+      a.name === 'secure';
     return { status: 201, body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', status: { allowed } } };
   });
 
@@ -127,7 +150,10 @@ describe('connectors from the cluster', () => {
   it('serves each oci Connector (with its Secret) through the proxy, end to end', async () => {
     await waitFor('both connectors served', async () => proxy.server.connectors().clients.size === 2);
     expect([...proxy.server.connectors().clients.keys()].sort()).toEqual(['default/open', 'team-a/secure']);
-    for (const [ns, name] of [['team-a', 'secure'], ['default', 'open']]) {
+    for (const [ns, name] of [
+      ['team-a', 'secure'],
+      ['default', 'open'],
+    ]) {
       const res = await manifestVia(ns!, name!);
       expect(res.status, `${ns}/${name}`).toBe(200);
       expect(res.headers['docker-content-digest']).toBe(image.manifestDigest);
@@ -240,7 +266,14 @@ describe('what a Connector author cannot do', () => {
   });
 
   it('claim another host name with spec.params hosts (ignored in a cluster), or turn access control off', async () => {
-    fake.put(connector('aaa', 'evil', open.url, { params: [{ name: 'hosts', value: 'c-secure.team-a.svc.cluster.local,registry.example.com' }, { name: 'access', value: 'none' }] }));
+    fake.put(
+      connector('aaa', 'evil', open.url, {
+        params: [
+          { name: 'hosts', value: 'c-secure.team-a.svc.cluster.local,registry.example.com' },
+          { name: 'access', value: 'none' },
+        ],
+      }),
+    );
     await waitFor('served', async () => proxy.server.connectors().clients.has('aaa/evil'), 10_000);
     expect(proxy.server.connectors().clients.get('aaa/evil')!.connector.params['hosts']).toBeUndefined();
     const res = await http(`${proxy.url}/v2/team/app/manifests/v1`, { headers: { accept: MT, host: 'registry.example.com' } });
@@ -254,7 +287,10 @@ describe('what a Connector author cannot do', () => {
     fake.put({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'team-c', name: 'c-api' }, spec: { type: 'ClusterIP', ports: [{ port: 443 }] } });
     fake.put(connector('team-c', 'api', open.url));
     await waitFor('ProxyServiceReady False', async () => cond('team-c', 'api', 'ProxyServiceReady')?.status === 'False', 10_000);
-    expect(cond('team-c', 'api', 'ProxyServiceReady')).toMatchObject({ reason: 'ProxyServiceNotFound', message: 'service team-c/c-api exists and is not managed by oci-connector-proxy' });
+    expect(cond('team-c', 'api', 'ProxyServiceReady')).toMatchObject({
+      reason: 'ProxyServiceNotFound',
+      message: 'service team-c/c-api exists and is not managed by oci-connector-proxy',
+    });
     expect(fake.get('v1', 'Service', 'team-c', 'c-api')!.spec).toMatchObject({ type: 'ClusterIP' });
   });
 });
@@ -262,7 +298,10 @@ describe('what a Connector author cannot do', () => {
 describe('access control: kubernetes', () => {
   it('a ServiceAccount token allowed to get the Connector passes; others are refused; positive answers are cached', async () => {
     const access = new AccessControl({ mode: 'kubernetes', reviewer: new KubernetesReviewer({ kubeConfig: kc, checkProxySubresource: false }) });
-    const p = await startProxy([...proxy.server.connectors().clients.values()].map((c) => c.connector), { access });
+    const p = await startProxy(
+      [...proxy.server.connectors().clients.values()].map((c) => c.connector),
+      { access },
+    );
     try {
       const reviews = () => fake.requests.filter((r) => r.path.endsWith('/tokenreviews')).length;
       const get = (ns: string, name: string, auth?: string) =>
@@ -332,7 +371,18 @@ describe('leader election', () => {
     await holder.tryOnce();
     const follower = new LeaderElector({ kubeConfig: kc, namespace: 'infra', name: 'writer-lease', identity: 'me', leaseDurationSeconds: 60, log, renewMs: 60_000 });
     const p = await startProxy([], { health: { intervalMs: 0, timeoutMs: 5_000 } });
-    const c = new KubernetesController({ kubeConfig: kc, namespaces: ['team-b'], log, server: p.server, addressMode: 'host', proxyServiceHost: PROXY_SERVICE, servicePort: 80, proxyHost: p.host, leader: follower, debounceMs: 20 });
+    const c = new KubernetesController({
+      kubeConfig: kc,
+      namespaces: ['team-b'],
+      log,
+      server: p.server,
+      addressMode: 'host',
+      proxyServiceHost: PROXY_SERVICE,
+      servicePort: 80,
+      proxyHost: p.host,
+      leader: follower,
+      debounceMs: 20,
+    });
     try {
       fake.put(connector('team-b', 'followed', open.url));
       await c.start();
@@ -351,7 +401,20 @@ describe('leader election', () => {
   it('the CLI with --source kubernetes: serves, leads, writes status, and releases its Lease on SIGTERM', async () => {
     fake.put(connector('cli', 'cli-open', open.url));
     const p = await spawnProxy(
-      ['--source', 'kubernetes', '--kubeconfig', fake.kubeconfigPath, '--namespaces', 'cli', '--health-interval', '0', '--lease-namespace', 'infra', '--proxy-service', PROXY_SERVICE],
+      [
+        '--source',
+        'kubernetes',
+        '--kubeconfig',
+        fake.kubeconfigPath,
+        '--namespaces',
+        'cli',
+        '--health-interval',
+        '0',
+        '--lease-namespace',
+        'infra',
+        '--proxy-service',
+        PROXY_SERVICE,
+      ],
       { POD_NAME: 'proxy-0' },
     );
     try {

@@ -63,11 +63,7 @@ function storageFlags(): string[] {
   return ['--root', join(sandbox, 'root'), '--runroot', join(sandbox, 'runroot'), '--storage-driver', 'vfs'];
 }
 function podman(args: string[], timeoutMs?: number): Promise<RunResult> {
-  return client(
-    'podman',
-    [...storageFlags(), '--tmpdir', join(sandbox, 'libpod-tmp'), '--cgroup-manager=cgroupfs', '--events-backend=file', ...args],
-    timeoutMs,
-  );
+  return client('podman', [...storageFlags(), '--tmpdir', join(sandbox, 'libpod-tmp'), '--cgroup-manager=cgroupfs', '--events-backend=file', ...args], timeoutMs);
 }
 function buildah(args: string[], timeoutMs?: number): Promise<RunResult> {
   return client('buildah', [...storageFlags(), ...args], timeoutMs);
@@ -91,10 +87,7 @@ function makeSandbox(): void {
   };
   const registriesConf = conf('registries.conf', 'unqualified-search-registries = []\n');
   const containersConf = conf('containers.conf', '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
-  const storageConf = conf(
-    'storage.conf',
-    `[storage]\ndriver = "vfs"\ngraphroot = "${join(sandbox, 'root')}"\nrunroot = "${join(sandbox, 'runroot')}"\n`,
-  );
+  const storageConf = conf('storage.conf', `[storage]\ndriver = "vfs"\ngraphroot = "${join(sandbox, 'root')}"\nrunroot = "${join(sandbox, 'runroot')}"\n`);
   const authFile = conf('auth.json', '{"auths":{}}\n');
   // containers/image prefers $HOME/.config/containers/policy.json over /etc/containers/policy.json.
   writeFileSync(join(containersConfigDir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));

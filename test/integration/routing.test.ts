@@ -29,10 +29,10 @@ const MT = 'application/vnd.oci.image.manifest.v1+json';
 beforeAll(async () => {
   ts = await startTokenServer({ users: { [USER.username]: { password: USER.password, rights: () => ['*'] } } });
   [open, secure] = await Promise.all([startRegistry(), startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 })]);
-  proxy = await startProxy([
-    anonymousConnector(open.url, 'open'),
-    { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
-  ], { defaultConnector: 'default/open' });
+  proxy = await startProxy(
+    [anonymousConnector(open.url, 'open'), { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } }],
+    { defaultConnector: 'default/open' },
+  );
 });
 afterAll(async () => {
   await proxy?.stop();
@@ -50,11 +50,17 @@ describe('path mode', () => {
     cleanup.push(la.dir, lb.dir);
     const toOpen = `docker://${proxy.host}/namespaces/default/connectors/open/team/app:v1`;
     const toSecure = `docker://${proxy.host}/namespaces/team-a/connectors/secure/team/app:v1`;
-    for (const [src, dst] of [[la.ref, toOpen], [lb.ref, toSecure]] as const) {
+    for (const [src, dst] of [
+      [la.ref, toOpen],
+      [lb.ref, toSecure],
+    ] as const) {
       const push = await skopeo(['copy', '--dest-tls-verify=false', src, dst]);
       expect(push.code, push.stderr).toBe(0);
     }
-    for (const [ref, image] of [[toOpen, a], [toSecure, b]] as const) {
+    for (const [ref, image] of [
+      [toOpen, a],
+      [toSecure, b],
+    ] as const) {
       const inspect = await skopeo(['inspect', '--tls-verify=false', ref]);
       expect(inspect.code, inspect.stderr).toBe(0);
       expect(JSON.parse(inspect.stdout).Digest).toBe(image.manifestDigest);

@@ -29,7 +29,13 @@ function challenge(header: string | null): { scheme: string; params: Record<stri
 /** A scope's action set, order-free: distribution 2.8 lists the actions of a challenge scope in map order. */
 function scopeActions(scope: string): { resource: string; actions: string[] } {
   const last = scope.lastIndexOf(':');
-  return { resource: scope.slice(0, last), actions: scope.slice(last + 1).split(',').sort() };
+  return {
+    resource: scope.slice(0, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .sort(),
+  };
 }
 
 async function getToken(ts: TokenServer, scopes: string[], auth?: { user: string; password: string }, extra: Record<string, string> = {}) {
@@ -168,7 +174,12 @@ describe('token server fixture with distribution 2.8 (token auth)', () => {
     });
     const denied = await fetch(`${registry.url}/v2/a/b/tags/list`, { headers: bearer(token) });
     expect(denied.status).toBe(401);
-    expect(challenge(denied.headers.get('www-authenticate')).params).toEqual({ realm: ts.realm, service: 'ocp-test-registry', scope: 'repository:a/b:pull', error: 'insufficient_scope' });
+    expect(challenge(denied.headers.get('www-authenticate')).params).toEqual({
+      realm: ts.realm,
+      service: 'ocp-test-registry',
+      scope: 'repository:a/b:pull',
+      error: 'insufficient_scope',
+    });
     await denied.arrayBuffer();
     // Authorized, the repository just does not exist.
     const allowed = await fetch(`${registry.url}/v2/public/x/tags/list`, { headers: bearer(token) });
@@ -185,7 +196,13 @@ describe('token server fixture with distribution 2.8 (token auth)', () => {
     const post = await postToken(ts, { grant_type: 'password', service: ts.service, client_id: 'ocp-test', scope: 'repository:a/b:pull', username: 'alice', password: 'nope' });
     expect(post.status).toBe(401);
     expect(post.body.error).toBe('invalid_grant');
-    const badRefresh = await postToken(ts, { grant_type: 'refresh_token', service: ts.service, client_id: 'ocp-test', scope: 'repository:a/b:pull', refresh_token: 'not-a-refresh-token' });
+    const badRefresh = await postToken(ts, {
+      grant_type: 'refresh_token',
+      service: ts.service,
+      client_id: 'ocp-test',
+      scope: 'repository:a/b:pull',
+      refresh_token: 'not-a-refresh-token',
+    });
     expect(badRefresh.status).toBe(401);
     expect(ts.tokens.length).toBe(before);
   });
@@ -234,7 +251,15 @@ describe('token server fixture with distribution 2.8 (token auth)', () => {
     const issuedBefore = ts.tokens.length;
     const a = await getToken(ts, ['repository:a/b:pull'], ALICE);
     const b = await getToken(ts, ['repository:a/b:pull', 'repository:a/c:push'], BOB);
-    const c = await postToken(ts, { grant_type: 'password', service: ts.service, client_id: 'ocp-test', scope: 'repository:a/b:pull', username: ALICE.user, password: ALICE.password, access_type: 'offline' });
+    const c = await postToken(ts, {
+      grant_type: 'password',
+      service: ts.service,
+      client_id: 'ocp-test',
+      scope: 'repository:a/b:pull',
+      username: ALICE.user,
+      password: ALICE.password,
+      access_type: 'offline',
+    });
     await getToken(ts, ['repository:a/b:pull'], { user: 'alice', password: 'wrong' });
     expect(ts.counts).toEqual({
       total: 4,
@@ -257,7 +282,14 @@ describe('token server fixture with distribution 2.8 (token auth)', () => {
   it('POST can be disabled (404, so clients fall back to GET)', async () => {
     ts.settings.postEnabled = false;
     try {
-      const post = await postToken(ts, { grant_type: 'password', service: ts.service, client_id: 'ocp-test', scope: 'repository:a/b:pull', username: ALICE.user, password: ALICE.password });
+      const post = await postToken(ts, {
+        grant_type: 'password',
+        service: ts.service,
+        client_id: 'ocp-test',
+        scope: 'repository:a/b:pull',
+        username: ALICE.user,
+        password: ALICE.password,
+      });
       expect(post.status).toBe(404);
       expect((await getToken(ts, ['repository:a/b:pull'], ALICE)).status).toBe(200);
     } finally {
@@ -328,7 +360,9 @@ describe('token server fixture with distribution 2.8 (token auth)', () => {
 
     // The RFC 7638 JWK thumbprint (what distribution 3 uses as kid) is not a key id 2.8 knows.
     const jwk = createPublicKey(readFileSync(ts.certPath)).export({ format: 'jwk' }) as { e: string; n: string };
-    const thumbprint = createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n })).digest('base64url');
+    const thumbprint = createHash('sha256')
+      .update(JSON.stringify({ e: jwk.e, kty: 'RSA', n: jwk.n }))
+      .digest('base64url');
     expect(await status(ts.issueToken({ header: 'kid', kid: thumbprint, access }))).toEqual({ status: 401, error: 'invalid_token' });
 
     const other = await startTokenServer();

@@ -66,7 +66,10 @@ async function seen(url: string, init: Parameters<typeof http>[1] = {}): Promise
 }
 
 /** A server on `host` that records every request and answers with `answer`. */
-async function recorder(host: string, answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; host: string; requests: { url: string; authorization: string | undefined }[] }> {
+async function recorder(
+  host: string,
+  answer: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; host: string; requests: { url: string; authorization: string | undefined }[] }> {
   const requests: { url: string; authorization: string | undefined }[] = [];
   const server = createServer((req, res) => {
     requests.push({ url: req.url!, authorization: req.headers['authorization'] });
@@ -115,7 +118,10 @@ describe('a storage host cannot harvest the credentials', () => {
     expect((await seen(`${px.url}/v2/team/app/manifests/v1`)).status).toBe(200);
     const exchanges = px.server.tokens.stats.exchanges;
 
-    for (const [digest, storage] of [[D1, foreignStorage], [D2, localStorage]] as const) {
+    for (const [digest, storage] of [
+      [D1, foreignStorage],
+      [D2, localStorage],
+    ] as const) {
       const res = await seen(`${px.url}/v2/team/app/blobs/${digest}`);
       expect([digest, res.status, ociCodeOf(res)]).toEqual([digest, 502, 'UNAVAILABLE']);
       expect((res.json() as { errors: { message: string }[] }).errors[0]!.message).toContain(`the storage host ${storage.host} that upstream`);
@@ -133,8 +139,8 @@ describe('a storage host cannot harvest the credentials', () => {
     const foreignRealm = await recorder('127.0.0.2', (_req, res) => ok(res, JSON.stringify({ token: 'foreign-token-0123456789', expires_in: 300 })));
     let foreign = false;
     const registry = await upstream(
-      tokenRegistry(
-        (req, res) => (foreign && req.url !== '/v2/' ? void res.writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="x"` }).end() : ok(res)),
+      tokenRegistry((req, res) =>
+        foreign && req.url !== '/v2/' ? void res.writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="x"` }).end() : ok(res),
       ),
     );
     const px = await proxy([{ ...anonymousConnector(registry.url, 'switch'), credentials: USER }]);
@@ -151,22 +157,28 @@ describe('a storage host cannot harvest the credentials', () => {
 
 describe('credentials echoed back by a registry are scrubbed', () => {
   it('from client error bodies and headers, log lines, /connectors and the health condition', async () => {
-    const echo = (auth: string | undefined): string => `rejected ${auth} for user ${USER.username} (password ${USER.password}, ${encodeURIComponent(USER.password)}, ${Buffer.from(USER.password).toString('base64')})`;
+    const echo = (auth: string | undefined): string =>
+      `rejected ${auth} for user ${USER.username} (password ${USER.password}, ${encodeURIComponent(USER.password)}, ${Buffer.from(USER.password).toString('base64')})`;
     const basicRegistry = await upstream((req, res) => {
       req.resume();
       const auth = req.headers['authorization'];
       const body = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: echo(auth) }] });
       if (auth !== BASIC) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="echo"', 'content-type': 'application/json' }).end(body);
       // Right credentials, and still the registry quotes them: in a refusal, an error and a header.
-      if (req.url!.includes('/tags/list')) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="echo"', 'content-type': 'application/json', 'x-echo': auth }).end(body);
-      if (req.method === 'PATCH') return void res.writeHead(400, { 'content-type': 'application/json', 'x-echo': auth }).end(JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: echo(auth) }] }));
+      if (req.url!.includes('/tags/list'))
+        return void res.writeHead(401, { 'www-authenticate': 'Basic realm="echo"', 'content-type': 'application/json', 'x-echo': auth }).end(body);
+      if (req.method === 'PATCH')
+        return void res
+          .writeHead(400, { 'content-type': 'application/json', 'x-echo': auth })
+          .end(JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: echo(auth) }] }));
       res.writeHead(404, { 'content-type': 'application/json', 'x-echo': `seen ${auth}` }).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: echo(auth) }] }));
     });
     const bearerRegistry = await upstream(
       tokenRegistry(
-        (req, res) => void res.writeHead(401, { 'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"`, 'content-type': 'application/json' }).end(
-          JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: `token ${req.headers['authorization']} rejected` }] }),
-        ),
+        (req, res) =>
+          void res
+            .writeHead(401, { 'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"`, 'content-type': 'application/json' })
+            .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: `token ${req.headers['authorization']} rejected` }] })),
       ),
     );
     const connectors = [
@@ -192,7 +204,10 @@ describe('credentials echoed back by a registry are scrubbed', () => {
     expect(bearer.body.toString()).toContain('token [redacted] rejected');
 
     const listing = await seen(`${px.url}/connectors`);
-    const auth = (name: string) => (listing.json() as { items: { metadata: { name: string }; status: { conditions: { type: string; message: string }[] } }[] }).items.find((i) => i.metadata.name === name)!.status.conditions.find((c) => c.type === 'AuthReady')!;
+    const auth = (name: string) =>
+      (listing.json() as { items: { metadata: { name: string }; status: { conditions: { type: string; message: string }[] } }[] }).items
+        .find((i) => i.metadata.name === name)!
+        .status.conditions.find((c) => c.type === 'AuthReady')!;
     expect(auth('echo-basic').message).toContain('rejected [redacted] for user [redacted]');
     expect(auth('echo-bearer').message).toContain('token [redacted] rejected');
 
@@ -253,7 +268,10 @@ describe('path-mode cross-repository mounts', () => {
     const before = px.logs.length;
     const copy = await skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `${base}/team/one:v1`, `${base}/team/two:v1`]);
     expect(copy.code, copy.stderr).toBe(0);
-    const starts = px.logs.slice(before).map((l) => JSON.parse(l) as { msg: string; endpoint?: string; method?: string; status?: number }).filter((l) => l.msg === 'request' && l.endpoint === 'upload-start');
+    const starts = px.logs
+      .slice(before)
+      .map((l) => JSON.parse(l) as { msg: string; endpoint?: string; method?: string; status?: number })
+      .filter((l) => l.msg === 'request' && l.endpoint === 'upload-start');
     // The layer is mounted (201); the config blob, which skopeo reads and sends again, is a plain upload.
     expect(starts.map((l) => l.status)).toContain(201);
   });
@@ -288,7 +306,7 @@ describe('unknown callers learn nothing about which connectors exist', () => {
 });
 
 describe('X-Forwarded-* steers rewritten URLs only behind a trusted proxy', () => {
-  it('without --trust-proxy the client\'s Host is used; with it, the fronting proxy\'s headers', async () => {
+  it("without --trust-proxy the client's Host is used; with it, the fronting proxy's headers", async () => {
     const up = await upstream((req, res) => {
       req.resume();
       res.writeHead(202, { location: `http://${req.headers.host}/v2/a/blobs/uploads/u-1?x=1`, 'content-length': '0' }).end();

@@ -125,39 +125,15 @@ stringData:
 
   const W = `${FILE}: document 1 (Secret ci/pull)`;
   const errors: [what: string, body: string, message: string][] = [
-    [
-      'missing token',
-      stringData({ connectors: 'ns/a' }),
-      `${W}: data.token: missing (an oci-connector-proxy/access-token Secret needs token and connectors)`,
-    ],
-    [
-      'empty token',
-      stringData({ token: '', connectors: 'ns/a' }),
-      `${W}: data.token: missing (an oci-connector-proxy/access-token Secret needs token and connectors)`,
-    ],
-    [
-      'token of 15 characters',
-      stringData({ token: '0123456789abcde', connectors: 'ns/a' }),
-      `${W}: data.token: too short (at least 16 characters; e.g. openssl rand -hex 24)`,
-    ],
+    ['missing token', stringData({ connectors: 'ns/a' }), `${W}: data.token: missing (an oci-connector-proxy/access-token Secret needs token and connectors)`],
+    ['empty token', stringData({ token: '', connectors: 'ns/a' }), `${W}: data.token: missing (an oci-connector-proxy/access-token Secret needs token and connectors)`],
+    ['token of 15 characters', stringData({ token: '0123456789abcde', connectors: 'ns/a' }), `${W}: data.token: too short (at least 16 characters; e.g. openssl rand -hex 24)`],
     ['token with a space', stringData({ token: '0123456789 abcdefgh', connectors: 'ns/a' }), `${W}: data.token: must not contain spaces or ':'`],
     ['token with a newline', data({ token: '0123456789abcdefgh\n', connectors: 'ns/a' }), `${W}: data.token: must not contain spaces or ':'`],
     ['token with a colon', stringData({ token: '0123456789:abcdefgh', connectors: 'ns/a' }), `${W}: data.token: must not contain spaces or ':'`],
-    [
-      'missing connectors',
-      stringData({ token: TOKEN_1 }),
-      `${W}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`,
-    ],
-    [
-      'empty connectors',
-      stringData({ token: TOKEN_1, connectors: '' }),
-      `${W}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`,
-    ],
-    [
-      'separators only',
-      stringData({ token: TOKEN_1, connectors: ' , ' }),
-      `${W}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`,
-    ],
+    ['missing connectors', stringData({ token: TOKEN_1 }), `${W}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`],
+    ['empty connectors', stringData({ token: TOKEN_1, connectors: '' }), `${W}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`],
+    ['separators only', stringData({ token: TOKEN_1, connectors: ' , ' }), `${W}: data.connectors: missing (list the connectors this token may use: <ns>/<name>, <ns>/* or *)`],
     ['pattern ns/', stringData({ token: TOKEN_1, connectors: 'ns/' }), `${W}: data.connectors: "ns/" is not <ns>/<name>, <ns>/* or *`],
     ['pattern NS/a', stringData({ token: TOKEN_1, connectors: 'ns/a,NS/a' }), `${W}: data.connectors: "NS/a" is not <ns>/<name>, <ns>/* or *`],
     ['pattern a', stringData({ token: TOKEN_1, connectors: 'a' }), `${W}: data.connectors: "a" is not <ns>/<name>, <ns>/* or *`],
@@ -176,16 +152,12 @@ stringData:
       tokenSecret('ci', 'one', stringData({ token: TOKEN_1, connectors: 'default/a' })),
       tokenSecret('ci', 'two', data({ token: TOKEN_1, connectors: '*' })),
     );
-    expect(errorOf(() => parseConfig(yaml, FILE))).toBe(
-      `${FILE}: document 3 (Secret ci/two): data.token: the same token is already defined by Secret ci/one`,
-    );
+    expect(errorOf(() => parseConfig(yaml, FILE))).toBe(`${FILE}: document 3 (Secret ci/two): data.token: the same token is already defined by Secret ci/one`);
   });
 
   it('the document number counts every document', () => {
     const yaml = stream(connectorDoc('a'), connectorDoc('b'), tokenSecret('ci', 'pull', stringData({ token: 'short', connectors: '*' })));
-    expect(errorOf(() => parseConfig(yaml, FILE))).toBe(
-      `${FILE}: document 3 (Secret ci/pull): data.token: too short (at least 16 characters; e.g. openssl rand -hex 24)`,
-    );
+    expect(errorOf(() => parseConfig(yaml, FILE))).toBe(`${FILE}: document 3 (Secret ci/pull): data.token: too short (at least 16 characters; e.g. openssl rand -hex 24)`);
   });
 
   it('connectorsRequired: false accepts a file of token Secrets only; the default does not', () => {

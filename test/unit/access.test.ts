@@ -3,15 +3,7 @@
  * AccessControl in its three modes (none, static tokens, Kubernetes reviews with a cache).
  */
 import { describe, expect, it } from 'vitest';
-import {
-  AccessControl,
-  type AccessToken,
-  type Decision,
-  hashToken,
-  KUBERNETES_CACHE_TTL_MS,
-  KUBERNETES_NEGATIVE_TTL_MS,
-  type TokenReviewer,
-} from '../../src/access/control.ts';
+import { AccessControl, type AccessToken, type Decision, hashToken, KUBERNETES_CACHE_TTL_MS, KUBERNETES_NEGATIVE_TTL_MS, type TokenReviewer } from '../../src/access/control.ts';
 import { type PresentedCredential, presentedCredential } from '../../src/access/credential.ts';
 import type { Connector } from '../../src/connectors/model.ts';
 
@@ -72,11 +64,7 @@ describe('presentedCredential', () => {
     ['value with two words', ['Authorization', 'Bearer a b'], { kind: 'invalid', problem: 'malformed Authorization header' }],
     ['scheme with digits', ['Authorization', 'Basic2 abc'], { kind: 'invalid', problem: 'malformed Authorization header' }],
     ['unknown scheme Digest', ['Authorization', 'Digest username="u"'], { kind: 'invalid', problem: 'unsupported Authorization scheme "Digest"' }],
-    [
-      'unknown scheme name is cut to 20 characters',
-      ['Authorization', `${'X'.repeat(30)} v`],
-      { kind: 'invalid', problem: `unsupported Authorization scheme "${'X'.repeat(20)}"` },
-    ],
+    ['unknown scheme name is cut to 20 characters', ['Authorization', `${'X'.repeat(30)} v`], { kind: 'invalid', problem: `unsupported Authorization scheme "${'X'.repeat(20)}"` }],
     ['Basic, not base64', ['Authorization', 'Basic !!!notbase64'], { kind: 'invalid', problem: 'Basic credentials are not base64' }],
     ['Basic, base64url alphabet', ['Authorization', 'Basic dTp-_w'], { kind: 'invalid', problem: 'Basic credentials are not base64' }],
     ['Basic without a colon', ['Authorization', `Basic ${b64('usertoken')}`], { kind: 'invalid', problem: 'Basic credentials lack a ":"' }],

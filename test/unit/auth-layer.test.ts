@@ -99,7 +99,7 @@ describe('the challenge', () => {
     expect(r.sent.map((s) => s.path)).toEqual(['/v2/', '/v2/']);
   });
 
-  it('Bearer: a token for the request\'s scopes; Basic: the credentials', async () => {
+  it("Bearer: a token for the request's scopes; Basic: the credentials", async () => {
     const t = tokens();
     const bearer = registry((req) => (req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': BEARER } } : { status: 200 }));
     await auth(bearer.send, t.service).send(get('/v2/a/manifests/1', ['repository:a:pull']));
@@ -118,8 +118,10 @@ describe('the challenge', () => {
 });
 
 describe('401 and replay', () => {
-  const once401 = (extra = '') => (req: UpstreamRequest, n: number): Reply =>
-    req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': BEARER } } : n === 2 ? { status: 401, headers: { 'www-authenticate': BEARER + extra } } : { status: 200 };
+  const once401 =
+    (extra = '') =>
+    (req: UpstreamRequest, n: number): Reply =>
+      req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': BEARER } } : n === 2 ? { status: 401, headers: { 'www-authenticate': BEARER + extra } } : { status: 200 };
 
   it('a request without a body gets a fresh token (the refused one named) and one retry', async () => {
     const t = tokens();
@@ -147,9 +149,11 @@ describe('401 and replay', () => {
   it('insufficient_scope widens the scopes with what the challenge asks, and remembers it for the next such request', async () => {
     const t = tokens();
     const r = registry((req, n) =>
-      req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': BEARER } }
-      : n === 2 ? { status: 401, headers: { 'www-authenticate': `${BEARER},error="insufficient_scope",scope="repository:a:pull repository:b:pull"` } }
-      : { status: 200 },
+      req.path === '/v2/'
+        ? { status: 401, headers: { 'www-authenticate': BEARER } }
+        : n === 2
+          ? { status: 401, headers: { 'www-authenticate': `${BEARER},error="insufficient_scope",scope="repository:a:pull repository:b:pull"` } }
+          : { status: 200 },
     );
     const a = auth(r.send, t.service);
     await a.send(get('/v2/a/manifests/1'));
@@ -157,8 +161,12 @@ describe('401 and replay', () => {
     expect(t.asked.map((x) => x.scopes)).toEqual([['repository:a:pull'], ['repository:a:pull', 'repository:b:pull'], ['repository:a:pull', 'repository:b:pull']]);
   });
 
-  it('refused again after the retry: UpstreamRefused with the scopes and the registry\'s own message; 403 at once without a retry', async () => {
-    const r = registry((req) => (req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': BEARER } } : { status: 401, headers: { 'www-authenticate': BEARER }, body: '{"errors":[{"code":"DENIED","message":"no way"}]}' }));
+  it("refused again after the retry: UpstreamRefused with the scopes and the registry's own message; 403 at once without a retry", async () => {
+    const r = registry((req) =>
+      req.path === '/v2/'
+        ? { status: 401, headers: { 'www-authenticate': BEARER } }
+        : { status: 401, headers: { 'www-authenticate': BEARER }, body: '{"errors":[{"code":"DENIED","message":"no way"}]}' },
+    );
     const err = await refusal(auth(r.send).send(get('/v2/a/manifests/1')));
     expect([err.status, err.scopes, err.said, err.insufficientScope]).toEqual([401, ['repository:a:pull'], 'DENIED: no way', false]);
     const forbidden = registry((req) => (req.path === '/v2/' ? { status: 200 } : { status: 403 }));
@@ -171,7 +179,9 @@ describe('401 and replay', () => {
     const service = { get: async () => ({ value: jwt([{ type: 'repository', name: 'a', actions: ['pull'] }]), expiresAt: Date.now() + 300_000 }) } as unknown as TokenService;
     const scope = 'repository:a:pull,push';
     const r = registry((req) =>
-      req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': BEARER } } : { status: 401, headers: { 'www-authenticate': `${BEARER},error="insufficient_scope",scope="${scope}"` } },
+      req.path === '/v2/'
+        ? { status: 401, headers: { 'www-authenticate': BEARER } }
+        : { status: 401, headers: { 'www-authenticate': `${BEARER},error="insufficient_scope",scope="${scope}"` } },
     );
     const err = await refusal(auth(r.send, service).send({ ...get('/v2/a/blobs/uploads/', [scope]), method: 'POST' }));
     expect([err.insufficientScope, err.missing]).toEqual([true, ['push on a']]);
@@ -179,11 +189,13 @@ describe('401 and replay', () => {
 });
 
 describe('re-learning the challenge', () => {
-  const switching = (realm: () => string) => (req: UpstreamRequest): Reply => {
-    if (req.path === '/v2/') return { status: 401, headers: { 'www-authenticate': BEARER } };
-    const auth = req.headers[req.headers.indexOf('authorization') + 1];
-    return auth === 'Bearer ok' ? { status: 200 } : { status: 401, headers: { 'www-authenticate': `Bearer realm="${realm()}",service="registry"` } };
-  };
+  const switching =
+    (realm: () => string) =>
+    (req: UpstreamRequest): Reply => {
+      if (req.path === '/v2/') return { status: 401, headers: { 'www-authenticate': BEARER } };
+      const auth = req.headers[req.headers.indexOf('authorization') + 1];
+      return auth === 'Bearer ok' ? { status: 200 } : { status: 401, headers: { 'www-authenticate': `Bearer realm="${realm()}",service="registry"` } };
+    };
   /** Tokens are `ok` from the realm that works, `stale` from any other. */
   function realmTokens(good: string, fail?: string) {
     const asked: string[] = [];
@@ -239,7 +251,9 @@ describe('re-learning the challenge', () => {
     const r = registry((req) => {
       if (req.path === '/v2/') return { status: 401, headers: { 'www-authenticate': BEARER } };
       const sent = req.headers[req.headers.indexOf('authorization') + 1];
-      return realm === moved && sent === 'Bearer ok' && req.path.endsWith('/1') ? { status: 401, headers: { 'www-authenticate': `Bearer realm="${moved}",service="registry"` } } : { status: 200 };
+      return realm === moved && sent === 'Bearer ok' && req.path.endsWith('/1')
+        ? { status: 401, headers: { 'www-authenticate': `Bearer realm="${moved}",service="registry"` } }
+        : { status: 200 };
     });
     const a = auth(r.send, t.service);
     await expect(a.send(get('/v2/a/manifests/1'))).rejects.toBeInstanceOf(TokenServerError);

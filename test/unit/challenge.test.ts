@@ -12,8 +12,7 @@ interface Fixture {
   scopes: string[];
 }
 
-const fixtures = (JSON.parse(readFileSync(new URL('../../fixtures/challenges.json', import.meta.url), 'utf8')) as { challenges: Fixture[] })
-  .challenges;
+const fixtures = (JSON.parse(readFileSync(new URL('../../fixtures/challenges.json', import.meta.url), 'utf8')) as { challenges: Fixture[] }).challenges;
 
 describe('parseChallenges: real registries (fixtures/challenges.json)', () => {
   it('has the ten recorded registries', () => {
@@ -82,16 +81,8 @@ describe('parseChallenges: RFC 7235 / 9110 grammar', () => {
       [{ scheme: 'bearer', params: { realm: 'https://Auth.Example/Token', service: 'Reg.Example', scope: 'repository:Foo:pull' } }],
     ],
     ['mixed-case scheme', 'bAsIc ReAlM="x"', [{ scheme: 'basic', params: { realm: 'x' } }]],
-    [
-      'escaped quotes and backslashes inside a quoted string',
-      'Basic realm="say \\"hi\\" C:\\\\dir\\\\"',
-      [{ scheme: 'basic', params: { realm: 'say "hi" C:\\dir\\' } }],
-    ],
-    [
-      'a backslash before an ordinary character is dropped (quoted-pair)',
-      'Basic realm="\\a\\b"',
-      [{ scheme: 'basic', params: { realm: 'ab' } }],
-    ],
+    ['escaped quotes and backslashes inside a quoted string', 'Basic realm="say \\"hi\\" C:\\\\dir\\\\"', [{ scheme: 'basic', params: { realm: 'say "hi" C:\\dir\\' } }]],
+    ['a backslash before an ordinary character is dropped (quoted-pair)', 'Basic realm="\\a\\b"', [{ scheme: 'basic', params: { realm: 'ab' } }]],
     [
       'commas inside quoted strings do not split',
       'Bearer realm="https://a.example/t?x=1,2",service="a, b",scope="repository:x:pull,push repository:y:pull"',
@@ -110,16 +101,8 @@ describe('parseChallenges: RFC 7235 / 9110 grammar', () => {
       'Bearer realm = "https://a/t" ,  service\t=\tsvc ,scope= "repository:x:pull"',
       [{ scheme: 'bearer', params: { realm: 'https://a/t', service: 'svc', scope: 'repository:x:pull' } }],
     ],
-    [
-      'several spaces between scheme and first parameter',
-      'Bearer    realm="https://a/t"',
-      [{ scheme: 'bearer', params: { realm: 'https://a/t' } }],
-    ],
-    [
-      'empty list elements are ignored (RFC 9110 §5.6.1)',
-      ', Bearer realm="https://a/t",, ,service="s",',
-      [{ scheme: 'bearer', params: { realm: 'https://a/t', service: 's' } }],
-    ],
+    ['several spaces between scheme and first parameter', 'Bearer    realm="https://a/t"', [{ scheme: 'bearer', params: { realm: 'https://a/t' } }]],
+    ['empty list elements are ignored (RFC 9110 §5.6.1)', ', Bearer realm="https://a/t",, ,service="s",', [{ scheme: 'bearer', params: { realm: 'https://a/t', service: 's' } }]],
     [
       'token (unquoted) parameter values',
       'Bearer realm="https://a/t",error=invalid_token,error_description=expired',
@@ -136,11 +119,7 @@ describe('parseChallenges: RFC 7235 / 9110 grammar', () => {
         { scheme: 'basic', params: { realm: 'x' } },
       ],
     ],
-    [
-      'a token68 challenge takes no parameters',
-      'Negotiate abc==, realm="x"',
-      [{ scheme: 'negotiate', params: {}, token68: 'abc==' }],
-    ],
+    ['a token68 challenge takes no parameters', 'Negotiate abc==, realm="x"', [{ scheme: 'negotiate', params: {}, token68: 'abc==' }]],
     ['bare scheme', 'Basic', [{ scheme: 'basic', params: {} }]],
     [
       'bare schemes in a list',
@@ -151,16 +130,8 @@ describe('parseChallenges: RFC 7235 / 9110 grammar', () => {
         { scheme: 'basic', params: {} },
       ],
     ],
-    [
-      'bare scheme then parameters for it after a comma',
-      'Bearer, realm="https://a/t", service="s"',
-      [{ scheme: 'bearer', params: { realm: 'https://a/t', service: 's' } }],
-    ],
-    [
-      'a later parameter of the same name wins',
-      'Bearer realm="https://a/t",realm="https://b/t"',
-      [{ scheme: 'bearer', params: { realm: 'https://b/t' } }],
-    ],
+    ['bare scheme then parameters for it after a comma', 'Bearer, realm="https://a/t", service="s"', [{ scheme: 'bearer', params: { realm: 'https://a/t', service: 's' } }]],
+    ['a later parameter of the same name wins', 'Bearer realm="https://a/t",realm="https://b/t"', [{ scheme: 'bearer', params: { realm: 'https://b/t' } }]],
   ];
 
   it.each(cases)('%s', (_what, header, expected) => {
@@ -176,22 +147,14 @@ describe('parseChallenges: malformed input never throws', () => {
       'Bearer realm="https://a/t", service="unterminated',
       [{ scheme: 'bearer', params: { realm: 'https://a/t' } }],
     ],
-    [
-      'unterminated quote swallows what follows (it is inside the string)',
-      'Bearer realm="https://a/t, Basic realm="x"',
-      [{ scheme: 'bearer', params: {} }],
-    ],
+    ['unterminated quote swallows what follows (it is inside the string)', 'Bearer realm="https://a/t, Basic realm="x"', [{ scheme: 'bearer', params: {} }]],
     ['junk after a quoted string', 'Bearer realm="https://a/t"junk', [{ scheme: 'bearer', params: {} }]],
     ['missing comma between parameters', 'Bearer realm="https://a/t" service="s"', [{ scheme: 'bearer', params: {} }]],
     ['unquoted URL value (not a token)', 'Bearer realm=https://a/t', [{ scheme: 'bearer', params: {} }]],
     // `realm=` is also a valid token68 (RFC 7235 §2.1 notes the ambiguity): read as one
     ['parameter with no value reads as token68', 'Bearer realm=', [{ scheme: 'bearer', params: {}, token68: 'realm=' }]],
     ['later parameter with no value is dropped', 'Bearer realm="https://a/t", service=', [{ scheme: 'bearer', params: { realm: 'https://a/t' } }]],
-    [
-      'parameter before any scheme is dropped',
-      'realm="x", Basic realm="y"',
-      [{ scheme: 'basic', params: { realm: 'y' } }],
-    ],
+    ['parameter before any scheme is dropped', 'realm="x", Basic realm="y"', [{ scheme: 'basic', params: { realm: 'y' } }]],
     [
       'a malformed element drops parameters until the next challenge',
       'Bearer realm="https://a/t", @@@, service="s", Basic realm="b"',

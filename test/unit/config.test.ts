@@ -191,23 +191,48 @@ stringData:
   password: "p@ss: word # not a comment"
 `;
     expect(parseConnectorsYaml(yaml, FILE)).toEqual([
-      c({ name: 'harbor', address: 'https://build.example.com', upstreamOrigin: 'https://build.example.com', credentials: { username: 'robot$ci', password: 'p@ss: word # not a comment' } }),
+      c({
+        name: 'harbor',
+        address: 'https://build.example.com',
+        upstreamOrigin: 'https://build.example.com',
+        credentials: { username: 'robot$ci', password: 'p@ss: word # not a comment' },
+      }),
     ]);
   });
 
   it('several connectors in several namespaces, in file order, Secrets before or after, secretRef.namespace', () => {
     const yaml = [
-      secret('shared', '  data:\n    username: dXNlcg==\n    password: cGFzcw==\n'.replace(/^  /gm, ''), '  namespace: infra\n'),
-      connector('harbor', '  connectorClassName: oci\n  address: https://harbor.example.com/\n  auth:\n    secretRef:\n      name: shared\n      namespace: infra\n', '  namespace: team-a\n'),
+      secret('shared', '  data:\n    username: dXNlcg==\n    password: cGFzcw==\n'.replace(/^ {2}/gm, ''), '  namespace: infra\n'),
+      connector(
+        'harbor',
+        '  connectorClassName: oci\n  address: https://harbor.example.com/\n  auth:\n    secretRef:\n      name: shared\n      namespace: infra\n',
+        '  namespace: team-a\n',
+      ),
       connector('hub', '  connectorClassName: oci\n  address: https://docker.io\n'),
-      connector('local', '  connectorClassName: oci\n  address: http://registry.local:5000/v2/\n  auth:\n    name: tokenAuth\n    secretRef:\n      name: local\n', '  namespace: team-b\n'),
+      connector(
+        'local',
+        '  connectorClassName: oci\n  address: http://registry.local:5000/v2/\n  auth:\n    name: tokenAuth\n    secretRef:\n      name: local\n',
+        '  namespace: team-b\n',
+      ),
       secret('local', 'stringData:\n  username: u\n  password: p\n', '  namespace: team-b\n'),
       '# trailing comment-only document\n',
     ].join('---\n');
     expect(parseConnectorsYaml(yaml, FILE)).toEqual([
-      c({ namespace: 'team-a', name: 'harbor', address: 'https://harbor.example.com/', upstreamOrigin: 'https://harbor.example.com', credentials: { username: 'user', password: 'pass' } }),
+      c({
+        namespace: 'team-a',
+        name: 'harbor',
+        address: 'https://harbor.example.com/',
+        upstreamOrigin: 'https://harbor.example.com',
+        credentials: { username: 'user', password: 'pass' },
+      }),
       c({ name: 'hub', address: 'https://docker.io', upstreamOrigin: 'https://registry-1.docker.io', dockerHub: true }),
-      c({ namespace: 'team-b', name: 'local', address: 'http://registry.local:5000/v2/', upstreamOrigin: 'http://registry.local:5000', credentials: { username: 'u', password: 'p' } }),
+      c({
+        namespace: 'team-b',
+        name: 'local',
+        address: 'http://registry.local:5000/v2/',
+        upstreamOrigin: 'http://registry.local:5000',
+        credentials: { username: 'u', password: 'p' },
+      }),
     ]);
   });
 
@@ -262,10 +287,18 @@ describe('parseConnectorsYaml: errors', () => {
     ['address missing', connector('r', '  connectorClassName: oci\n'), `${C}: spec.address: missing`],
     ['address empty', connector('r', '  connectorClassName: oci\n  address: ""\n'), `${C}: spec.address: missing`],
     ['address not a string', connector('r', '  connectorClassName: oci\n  address: 5000\n'), `${C}: spec.address: missing`],
-    ['address ftp://', connector('r', '  connectorClassName: oci\n  address: ftp://r.example.com\n'), `${C}: spec.address: "ftp://r.example.com" must start with http:// or https://`],
+    [
+      'address ftp://',
+      connector('r', '  connectorClassName: oci\n  address: ftp://r.example.com\n'),
+      `${C}: spec.address: "ftp://r.example.com" must start with http:// or https://`,
+    ],
     ['address without scheme', connector('r', '  connectorClassName: oci\n  address: r.example.com\n'), `${C}: spec.address: "r.example.com" is not a URL`],
     ['address not a URL', connector('r', '  connectorClassName: oci\n  address: not a url\n'), `${C}: spec.address: "not a url" is not a URL`],
-    ['address host:port without scheme', connector('r', '  connectorClassName: oci\n  address: localhost:5000\n'), `${C}: spec.address: "localhost:5000" must start with http:// or https://`],
+    [
+      'address host:port without scheme',
+      connector('r', '  connectorClassName: oci\n  address: localhost:5000\n'),
+      `${C}: spec.address: "localhost:5000" must start with http:// or https://`,
+    ],
     [
       'address with credentials',
       connector('r', '  connectorClassName: oci\n  address: https://admin:secret@r.example.com\n'),
@@ -291,11 +324,19 @@ describe('parseConnectorsYaml: errors', () => {
     ['address with an invalid host', connector('r', '  connectorClassName: oci\n  address: http://my_registry:5000\n'), `${C}: spec.address: invalid host "my_registry"`],
     ['auth not a mapping', ok('  auth: tokenAuth\n'), `${C}: spec.auth: must be a mapping`],
     ['auth.name not tokenAuth', ok('  auth:\n    name: basicAuth\n'), `${C}: spec.auth.name: must be "tokenAuth", got "basicAuth"`],
-    ['invalid repository param', ok('  auth:\n    params:\n    - name: repository\n      value: Library/Ubuntu\n'), `${C}: spec.auth.params[repository]: invalid repository name "Library/Ubuntu"`],
+    [
+      'invalid repository param',
+      ok('  auth:\n    params:\n    - name: repository\n      value: Library/Ubuntu\n'),
+      `${C}: spec.auth.params[repository]: invalid repository name "Library/Ubuntu"`,
+    ],
     ['empty repository param', ok('  auth:\n    params:\n    - name: repository\n      value: ""\n'), `${C}: spec.auth.params[repository]: repository name is empty`],
     ['auth.params not a list', ok('  auth:\n    params:\n      repository: x\n'), `${C}: spec.auth.params: must be a list of {name, value}`],
     ['auth.params entry without name', ok('  auth:\n    params:\n    - value: x\n'), `${C}: spec.auth.params[0].name: missing`],
-    ['auth.params value not a string', ok('  auth:\n    params:\n    - name: a\n      value: x\n    - name: b\n      value: 3\n'), `${C}: spec.auth.params[1].value: must be a string`],
+    [
+      'auth.params value not a string',
+      ok('  auth:\n    params:\n    - name: a\n      value: x\n    - name: b\n      value: 3\n'),
+      `${C}: spec.auth.params[1].value: must be a string`,
+    ],
     ['spec.params not a list', ok('  params: x\n'), `${C}: spec.params: must be a list of {name, value}`],
     ['secretRef to a missing Secret', ok('  auth:\n    secretRef:\n      name: nope\n'), `${C}: spec.auth.secretRef: Secret default/nope is not defined in this file`],
     [
@@ -305,9 +346,10 @@ describe('parseConnectorsYaml: errors', () => {
     ],
     [
       'secretRef looks in the Connector namespace by default',
-      [connector('r', '  connectorClassName: oci\n  address: https://r.example.com\n  auth:\n    secretRef:\n      name: s\n', '  namespace: team\n'), secret('s', 'stringData:\n  username: u\n  password: p\n')].join(
-        '---\n',
-      ),
+      [
+        connector('r', '  connectorClassName: oci\n  address: https://r.example.com\n  auth:\n    secretRef:\n      name: s\n', '  namespace: team\n'),
+        secret('s', 'stringData:\n  username: u\n  password: p\n'),
+      ].join('---\n'),
       `${FILE}: document 1 (Connector team/r): spec.auth.secretRef: Secret team/s is not defined in this file`,
     ],
     ['secretRef without name', ok('  auth:\n    secretRef:\n      namespace: x\n'), `${C}: spec.auth.secretRef.name: missing`],
@@ -340,13 +382,21 @@ describe('parseConnectorsYaml: errors', () => {
       connector('Harbor', '  connectorClassName: oci\n'),
       `${FILE}: document 1 (Connector): metadata.name: must be a DNS label (lower-case letters, digits, '-'), got "Harbor"`,
     ],
-    ['metadata.name missing', `${API}\nkind: Connector\nmetadata:\n  namespace: x\n`, `${FILE}: document 1 (Connector): metadata.name: must be a DNS label (lower-case letters, digits, '-'), got undefined`],
+    [
+      'metadata.name missing',
+      `${API}\nkind: Connector\nmetadata:\n  namespace: x\n`,
+      `${FILE}: document 1 (Connector): metadata.name: must be a DNS label (lower-case letters, digits, '-'), got undefined`,
+    ],
     [
       'metadata.name too long',
       connector('a'.repeat(64), '  connectorClassName: oci\n'),
       `${FILE}: document 1 (Connector): metadata.name: must be a DNS label (lower-case letters, digits, '-'), got "${'a'.repeat(64)}"`,
     ],
-    ['metadata.namespace not a DNS label', connector('r', '  connectorClassName: oci\n', '  namespace: Team_A\n'), `${FILE}: document 1 (Connector r): metadata.namespace: must be a DNS label, got "Team_A"`],
+    [
+      'metadata.namespace not a DNS label',
+      connector('r', '  connectorClassName: oci\n', '  namespace: Team_A\n'),
+      `${FILE}: document 1 (Connector r): metadata.namespace: must be a DNS label, got "Team_A"`,
+    ],
   ];
   it.each(cases)('%s', (_name, yaml, message) => {
     expect(errorOf(yaml)).toBe(message);

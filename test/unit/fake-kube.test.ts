@@ -223,7 +223,12 @@ describe('watch streams (client-node Watch)', { timeout: 10_000 }, () => {
   it('expireWatches() sends an ERROR event with a 410 Status, then ends the stream', async () => {
     let ended = false;
     const events: unknown[] = [];
-    await new Watch(kc).watch(PATH, { resourceVersion: fake.resourceVersion() }, (type: string, obj: unknown) => events.push({ type, obj }), () => (ended = true));
+    await new Watch(kc).watch(
+      PATH,
+      { resourceVersion: fake.resourceVersion() },
+      (type: string, obj: unknown) => events.push({ type, obj }),
+      () => (ended = true),
+    );
     fake.expireWatches();
     await vi.waitFor(() => expect(ended).toBe(true), WAIT);
     expect(events).toEqual([{ type: 'ERROR', obj: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) }]);
@@ -259,7 +264,10 @@ describe('REST', { timeout: 10_000 }, () => {
       body: expect.objectContaining({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: 'services "nope" not found' }),
     });
 
-    const patched = await core.patchNamespacedService({ namespace: 'a', name: 'proxy', body: { metadata: { labels: { extra: 'y' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const patched = await core.patchNamespacedService(
+      { namespace: 'a', name: 'proxy', body: { metadata: { labels: { extra: 'y' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     expect(patched.metadata?.labels).toEqual({ app: 'p', extra: 'y' });
 
     await core.deleteNamespacedService({ namespace: 'a', name: 'proxy' });
@@ -277,7 +285,11 @@ describe('REST', { timeout: 10_000 }, () => {
       { ...target, body: { status: { conditions }, spec: { address: 'ignored on /status' } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    expect(fake.requests.at(-1)).toMatchObject({ method: 'PATCH', path: `/apis/${GROUP}/${VERSION}/namespaces/a/${PLURAL}/one/status`, headers: { 'content-type': 'application/merge-patch+json' } });
+    expect(fake.requests.at(-1)).toMatchObject({
+      method: 'PATCH',
+      path: `/apis/${GROUP}/${VERSION}/namespaces/a/${PLURAL}/one/status`,
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
     const now = fake.get(API, 'Connector', 'a', 'one')!;
     expect(now.status).toEqual({ conditions, observedGeneration: 1 });
     expect(now.spec).toEqual(stored.spec);
@@ -294,10 +306,15 @@ describe('REST', { timeout: 10_000 }, () => {
     expect(fake.requests.at(-1)!.headers['content-type']).toBe('application/json-patch+json');
 
     const stale = await failure(
-      custom.patchNamespacedCustomObjectStatus({ ...target, body: { metadata: { resourceVersion: stored.metadata.resourceVersion }, status: {} } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+      custom.patchNamespacedCustomObjectStatus(
+        { ...target, body: { metadata: { resourceVersion: stored.metadata.resourceVersion }, status: {} } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
     );
     expect(stale.code).toBe(409);
-    const absent = await failure(custom.patchNamespacedCustomObjectStatus({ ...target, name: 'nope', body: { status: {} } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+    const absent = await failure(
+      custom.patchNamespacedCustomObjectStatus({ ...target, name: 'nope', body: { status: {} } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+    );
     expect(absent).toMatchObject({ code: 404, body: { message: 'connectors.connectors.alauda.io "nope" not found' } });
   });
 
@@ -309,7 +326,10 @@ describe('REST', { timeout: 10_000 }, () => {
     fake.put({ ...fake.get(API, 'Connector', 'a', 'one')!, status: { phase: 'Ready' } });
     const current = fake.get(API, 'Connector', 'a', 'one')!;
 
-    const replaced: unknown = await custom.replaceNamespacedCustomObject({ ...target, body: { ...current, spec: { ...current.spec, address: 'https://new.example' }, status: { phase: 'Ignored' } } });
+    const replaced: unknown = await custom.replaceNamespacedCustomObject({
+      ...target,
+      body: { ...current, spec: { ...current.spec, address: 'https://new.example' }, status: { phase: 'Ignored' } },
+    });
     expect(fieldOf(replaced, 'metadata', 'generation')).toBe(2);
     expect(fieldOf(replaced, 'status')).toEqual({ phase: 'Ready' });
 
@@ -334,7 +354,13 @@ describe('REST', { timeout: 10_000 }, () => {
 
   it('secrets: list with labelSelector and fieldSelector type=; items of a built-in list carry no kind', async () => {
     const core = kc.makeApiClient(CoreV1Api);
-    const secret = (ns: string, name: string, type: string, labels: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: ns, name, labels }, type, data: {} });
+    const secret = (ns: string, name: string, type: string, labels: Record<string, string>): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { namespace: ns, name, labels },
+      type,
+      data: {},
+    });
     fake.put(secret('a', 's1', 'cpaas.io/token', { app: 'p' }));
     fake.put(secret('a', 's2', 'Opaque', { app: 'p' }));
     fake.put(secret('b', 's3', 'cpaas.io/token', { app: 'p', tier: 'x' }));
@@ -361,7 +387,10 @@ describe('REST', { timeout: 10_000 }, () => {
 
     fake.respond('POST', '/apis/authentication.k8s.io/v1/tokenreviews', (body) => {
       if (fieldOf(body, 'spec', 'token') !== 'good') return undefined;
-      return { status: 201, body: { ...(isRecord(body) ? body : {}), status: { authenticated: true, user: { username: 'system:serviceaccount:a:puller', groups: ['system:serviceaccounts'] } } } };
+      return {
+        status: 201,
+        body: { ...(isRecord(body) ? body : {}), status: { authenticated: true, user: { username: 'system:serviceaccount:a:puller', groups: ['system:serviceaccounts'] } } },
+      };
     });
     const good = await tokenReview('good');
     expect(good.status).toMatchObject({ authenticated: true, user: { username: 'system:serviceaccount:a:puller' } });
@@ -376,7 +405,11 @@ describe('REST', { timeout: 10_000 }, () => {
         body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SubjectAccessReview',
-          spec: { user: 'system:serviceaccount:a:puller', groups: ['system:serviceaccounts'], resourceAttributes: { group: GROUP, resource: PLURAL, verb: 'get', namespace: 'a', name } },
+          spec: {
+            user: 'system:serviceaccount:a:puller',
+            groups: ['system:serviceaccounts'],
+            resourceAttributes: { group: GROUP, resource: PLURAL, verb: 'get', namespace: 'a', name },
+          },
         },
       });
     expect((await sar('one')).status?.allowed).toBe(true);
@@ -421,7 +454,11 @@ describe('test-side store', () => {
       [{ a: 'c' }, { a: ['b'] }, { a: ['b'] }],
       [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
       [{ a: [{ b: 'c' }] }, { a: [1] }, { a: [1] }],
-      [['a', 'b'], ['c', 'd'], ['c', 'd']],
+      [
+        ['a', 'b'],
+        ['c', 'd'],
+        ['c', 'd'],
+      ],
       [{ a: 'b' }, ['c'], ['c']],
       [{ e: null }, { a: 1 }, { e: null, a: 1 }],
       [[1, 2], { a: 'b', c: null }, { a: 'b' }],

@@ -13,7 +13,18 @@ describe('createLogger redaction', () => {
       },
     });
     const log = createLogger('info', sink);
-    const secrets = ['s-authorization', 's-password', 's-token', 's-credentials', 's-nested-auth', 's-nested-pass', 's-nested-token', 's-headers', 's-req-headers', 's-nested-creds'];
+    const secrets = [
+      's-authorization',
+      's-password',
+      's-token',
+      's-credentials',
+      's-nested-auth',
+      's-nested-pass',
+      's-nested-token',
+      's-headers',
+      's-req-headers',
+      's-nested-creds',
+    ];
     log.info({ authorization: secrets[0], password: secrets[1], token: secrets[2], credentials: { username: 'u', password: secrets[3] } }, 'top');
     log.info({ upstream: { authorization: secrets[4], password: secrets[5], token: secrets[6], credentials: secrets[9] } }, 'nested');
     log.info({ headers: { authorization: secrets[7] } }, 'headers');

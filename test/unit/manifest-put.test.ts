@@ -13,7 +13,10 @@ function body(chunks: Buffer[], declared?: number): IncomingMessage {
 }
 
 async function refusal(p: Promise<unknown>): Promise<RegistryError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(RegistryError);
   return e as RegistryError;
 }

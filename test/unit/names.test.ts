@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { digestProblem, isDigest, MAX_NAME_LENGTH, nameProblem, tagProblem } from '../../src/distribution/names.ts';
 
 const HEX64 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const HEX128 =
-  'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
+const HEX128 = 'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
 
 describe('nameProblem', () => {
   const valid = [

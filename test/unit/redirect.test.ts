@@ -40,7 +40,11 @@ describe('redirectLayer', () => {
 
   it('a hop back to the registry goes through the layers below again (auth included), with the new path', async () => {
     const below: string[] = [];
-    const send = redirectLayer('follow', ORIGIN, storage(200).dispatcher)(async (r) => {
+    const send = redirectLayer(
+      'follow',
+      ORIGIN,
+      storage(200).dispatcher,
+    )(async (r) => {
       below.push(r.path);
       return below.length === 1 ? empty(302, { location: '/v2/a/blobs/moved' }) : empty(200);
     });

@@ -4,8 +4,7 @@ import { RegistryError } from '../../src/distribution/errors.ts';
 import { parseRoute, type Route } from '../../src/distribution/route.ts';
 
 const HEX64 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const HEX128 =
-  'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
+const HEX128 = 'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
 const D = `sha256:${HEX64}`;
 const D512 = `sha512:${HEX128}`;
 const UUID = '3f1c2b7a-6d2e-4e8f-9a0b-1c2d3e4f5a6b';
@@ -156,7 +155,11 @@ describe('parseRoute: connector path selector', () => {
     ['GET', `${P}/team/app/referrers/${D}`, r({ endpoint: 'referrers', selector: sel, repository: 'team/app', reference: D, tail: `/referrers/${D}` })],
     // a repository whose own name starts with "namespaces" behind a selector
     ['GET', `${P}/namespaces/x/tags/list`, r({ endpoint: 'tags', selector: sel, repository: 'namespaces/x', tail: '/tags/list' })],
-    ['GET', '/v2/namespaces/default/connectors/c-1/a/manifests/b', r({ endpoint: 'manifest', selector: { namespace: 'default', name: 'c-1' }, repository: 'a', reference: 'b', tail: '/manifests/b' })],
+    [
+      'GET',
+      '/v2/namespaces/default/connectors/c-1/a/manifests/b',
+      r({ endpoint: 'manifest', selector: { namespace: 'default', name: 'c-1' }, repository: 'a', reference: 'b', tail: '/manifests/b' }),
+    ],
   ];
   it.each(cases)('%s %s', (method, target, expected) => {
     expect(parseRoute(method, target)).toEqual(expected);
@@ -347,7 +350,11 @@ describe('parseRoute: targets that are not Distribution API paths -> 404', () =>
 
 describe('parseRoute: query parameters', () => {
   const ok: [method: string, target: string, expected: Route][] = [
-    ['PUT', `/v2/a/blobs/uploads/${UUID}?digest=${D}`, r({ endpoint: 'upload', repository: 'a', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?digest=sha256%3A${HEX64}` })],
+    [
+      'PUT',
+      `/v2/a/blobs/uploads/${UUID}?digest=${D}`,
+      r({ endpoint: 'upload', repository: 'a', uploadId: UUID, tail: `/blobs/uploads/${UUID}`, query: `?digest=sha256%3A${HEX64}` }),
+    ],
     [
       'PUT',
       `/v2/a/blobs/uploads/${UUID}?_state=xY%2Bz%3D%3D&digest=sha256%3A${HEX64}`,
@@ -368,12 +375,20 @@ describe('parseRoute: query parameters', () => {
     // from= alone is not a mount
     ['POST', '/v2/a/blobs/uploads/?from=library/other', r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: '?from=library%2Fother' })],
     ['POST', `/v2/a/blobs/uploads/?mount=${D}`, r({ endpoint: 'upload-start', repository: 'a', tail: '/blobs/uploads/', query: `?mount=sha256%3A${HEX64}` })],
-    ['PUT', '/v2/a/manifests/v1?tag=v1&tag=latest&tag=1.0.0', r({ endpoint: 'manifest', repository: 'a', reference: 'v1', tail: '/manifests/v1', query: '?tag=v1&tag=latest&tag=1.0.0' })],
+    [
+      'PUT',
+      '/v2/a/manifests/v1?tag=v1&tag=latest&tag=1.0.0',
+      r({ endpoint: 'manifest', repository: 'a', reference: 'v1', tail: '/manifests/v1', query: '?tag=v1&tag=latest&tag=1.0.0' }),
+    ],
     ['PUT', `/v2/a/manifests/${D}?tag=v1`, r({ endpoint: 'manifest', repository: 'a', reference: D, tail: `/manifests/${D}`, query: '?tag=v1' })],
     // the query goes upstream re-encoded from what was parsed, never as the client's raw bytes
     ['GET', '/v2/a/tags/list?n=2&last=a%2Fb&x=%2B+y&&=&z', r({ endpoint: 'tags', repository: 'a', tail: '/tags/list', query: '?n=2&last=a%2Fb&x=%2B+y&=&z=' })],
     ['GET', '/v2/a/manifests/latest?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '' })],
-    ['GET', '/v2/a/manifests/latest?ns=docker.io&x=%2e%2e/..', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?ns=docker.io&x=..%2F..' })],
+    [
+      'GET',
+      '/v2/a/manifests/latest?ns=docker.io&x=%2e%2e/..',
+      r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?ns=docker.io&x=..%2F..' }),
+    ],
     ['GET', '/v2/a/manifests/latest??q=1?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?q=1%3F' })],
   ];
   it.each(ok)('%s %s', (method, target, expected) => {

@@ -59,16 +59,8 @@ describe('parseScopes', () => {
         { type: 'registry', name: 'catalog', actions: ['*'] },
       ],
     ],
-    [
-      'invalid scopes are dropped, valid ones kept',
-      'garbage repository:a:pull repository:b',
-      [{ type: 'repository', name: 'a', actions: ['pull'] }],
-    ],
-    [
-      'a name with a registry port',
-      'repository:localhost:5000/foo:pull',
-      [{ type: 'repository', name: 'localhost:5000/foo', actions: ['pull'] }],
-    ],
+    ['invalid scopes are dropped, valid ones kept', 'garbage repository:a:pull repository:b', [{ type: 'repository', name: 'a', actions: ['pull'] }]],
+    ['a name with a registry port', 'repository:localhost:5000/foo:pull', [{ type: 'repository', name: 'localhost:5000/foo', actions: ['pull'] }]],
   ];
   it.each(cases)('%s', (_what, input, expected) => {
     expect(parseScopes(input)).toEqual(expected);
@@ -115,11 +107,7 @@ describe('normalizeScopes', () => {
       ['repository:bar:pull', 'repository:foo:delete,pull,push'],
     ],
     ['same name, other type: not merged', [s('repository:catalog:pull'), s('registry:catalog:*')], ['registry:catalog:*', 'repository:catalog:pull']],
-    [
-      'output sorted by resource',
-      [s('repository:z:pull'), s('repository:a:pull'), s('repository:m:pull')],
-      ['repository:a:pull', 'repository:m:pull', 'repository:z:pull'],
-    ],
+    ['output sorted by resource', [s('repository:z:pull'), s('repository:a:pull'), s('repository:m:pull')], ['repository:a:pull', 'repository:m:pull', 'repository:z:pull']],
     [
       'names with a port are their own resource',
       [s('repository:localhost:5000/foo:pull'), s('repository:foo:push')],

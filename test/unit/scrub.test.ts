@@ -27,7 +27,7 @@ describe('Scrubber', () => {
     expect(new Scrubber([], 'ci').text('specific ci')).toBe('specific ci');
   });
 
-  it('with() adds one request\'s credential; the longest secret goes first', () => {
+  it("with() adds one request's credential; the longest secret goes first", () => {
     const t = s.with(['Bearer tok-123456', 'tok-123456']);
     expect(t.text('got Bearer tok-123456 and tok-123456')).toBe(`got ${REDACTED} and ${REDACTED}`);
     expect(new Scrubber([]).empty).toBe(true);
@@ -36,7 +36,14 @@ describe('Scrubber', () => {
 });
 
 describe('scrubLayer', () => {
-  const req = (auth?: string, method = 'GET'): UpstreamRequest => ({ method, path: '/v2/a/manifests/1', headers: auth ? ['authorization', auth] : [], body: null, scopes: [], traffic: 'small' });
+  const req = (auth?: string, method = 'GET'): UpstreamRequest => ({
+    method,
+    path: '/v2/a/manifests/1',
+    headers: auth ? ['authorization', auth] : [],
+    body: null,
+    scopes: [],
+    traffic: 'small',
+  });
   const res = (status: number, body: Buffer | string, headers: Record<string, string> = {}): UpstreamResponse => ({
     statusCode: status,
     headers: { ...headers },

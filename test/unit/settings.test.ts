@@ -36,7 +36,15 @@ describe('readSettings', () => {
   it('defaults', async () => {
     const s = await settings(['--config', CONFIG]);
     expect(s.listen).toEqual({ host: '127.0.0.1', port: 5000 });
-    expect(s.upstreamOptions).toEqual({ connectTimeout: 10_000, headersTimeout: 30_000, bodyTimeout: 300_000, tokenTimeout: 15_000, bulkConnections: 128, smallConnections: 64, queueTimeout: 10_000 });
+    expect(s.upstreamOptions).toEqual({
+      connectTimeout: 10_000,
+      headersTimeout: 30_000,
+      bodyTimeout: 300_000,
+      tokenTimeout: 15_000,
+      bulkConnections: 128,
+      smallConnections: 64,
+      queueTimeout: 10_000,
+    });
     expect([s.clientIdleTimeout, s.manifestMaxBytes, s.manifestBufferBytes, s.grace]).toEqual([60_000, 4 * 1024 * 1024, 64 * 1024 * 1024, 30_000]);
     expect([s.addressMode, s.servicePort, s.level, s.trustProxy, s.access.mode]).toEqual(['path', 80, 'info', false, 'none']);
     expect(s.health).toEqual({ intervalMs: 60_000, timeoutMs: 10_000 });
@@ -44,7 +52,15 @@ describe('readSettings', () => {
   });
 
   it('each flag falls back to its environment variable; a flag wins over it', async () => {
-    const env = { OCP_CONFIG: CONFIG, OCP_CLIENT_IDLE_TIMEOUT: '1500', OCP_QUEUE_TIMEOUT: '700', OCP_BULK_CONNECTIONS: '4', OCP_SMALL_CONNECTIONS: '2', OCP_TRUST_PROXY: 'true', OCP_LISTEN: '[::1]:6000' };
+    const env = {
+      OCP_CONFIG: CONFIG,
+      OCP_CLIENT_IDLE_TIMEOUT: '1500',
+      OCP_QUEUE_TIMEOUT: '700',
+      OCP_BULK_CONNECTIONS: '4',
+      OCP_SMALL_CONNECTIONS: '2',
+      OCP_TRUST_PROXY: 'true',
+      OCP_LISTEN: '[::1]:6000',
+    };
     const s = await settings(['--queue-timeout', '900'], env);
     expect([s.clientIdleTimeout, s.upstreamOptions.queueTimeout, s.upstreamOptions.bulkConnections, s.upstreamOptions.smallConnections]).toEqual([1500, 900, 4, 2]);
     expect(s.trustProxy).toBe(true);
@@ -83,7 +99,11 @@ describe('readSettings', () => {
 
 describe('main', () => {
   it('a bad value: exit 2 and one line naming the flag', async () => {
-    expect(await run(['--config', CONFIG, '--queue-timeout', 'soon'])).toEqual({ code: 2, stdout: '', stderr: 'oci-connector-proxy: --queue-timeout: "soon" must be a positive number of milliseconds\n' });
+    expect(await run(['--config', CONFIG, '--queue-timeout', 'soon'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'oci-connector-proxy: --queue-timeout: "soon" must be a positive number of milliseconds\n',
+    });
   });
 
   it('an unknown flag: exit 2, the problem, then the usage', async () => {
@@ -102,11 +122,14 @@ describe('main', () => {
   it('--help prints the usage with every flag and its variable', async () => {
     const r = await run(['--help']);
     expect(r.code).toBeUndefined();
-    for (const flag of ['--client-idle-timeout <ms>', 'OCP_CLIENT_IDLE_TIMEOUT', '--queue-timeout <ms>', '--manifest-buffer-bytes <n>', '--small-connections <n>']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--client-idle-timeout <ms>', 'OCP_CLIENT_IDLE_TIMEOUT', '--queue-timeout <ms>', '--manifest-buffer-bytes <n>', '--small-connections <n>'])
+      expect(r.stdout).toContain(flag);
   });
 
   it('render prints a file, and refuses an unknown one with one line', async () => {
-    expect((await run(['render', 'daemon.json', '--config', CONFIG, '--mode', 'path', '--proxy-host', 'proxy:5000'])).stdout).toBe('{\n  "insecure-registries": [\n    "proxy:5000"\n  ]\n}\n');
+    expect((await run(['render', 'daemon.json', '--config', CONFIG, '--mode', 'path', '--proxy-host', 'proxy:5000'])).stdout).toBe(
+      '{\n  "insecure-registries": [\n    "proxy:5000"\n  ]\n}\n',
+    );
     expect(await run(['render', 'nope.txt', '--config', CONFIG])).toEqual({
       code: 2,
       stdout: '',

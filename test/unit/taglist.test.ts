@@ -22,7 +22,11 @@ function rewrite(body: string, cut: number[]): { out: string; settled: boolean; 
 const cases: [what: string, body: string, expected: string][] = [
   ['name first', '{"name":"team/app","tags":["a","b"]}', `{"name":"${NAME}","tags":["a","b"]}`],
   ['name last, spaces', '{ "tags" : ["a"] , "name" : "team/app" }', `{ "tags" : ["a"] , "name" : "${NAME}" }`],
-  ['a "name" inside tags and nested objects is left alone', '{"tags":["name",{"name":"x"}],"x":{"name":"y"},"name":"team/app"}', `{"tags":["name",{"name":"x"}],"x":{"name":"y"},"name":"${NAME}"}`],
+  [
+    'a "name" inside tags and nested objects is left alone',
+    '{"tags":["name",{"name":"x"}],"x":{"name":"y"},"name":"team/app"}',
+    `{"tags":["name",{"name":"x"}],"x":{"name":"y"},"name":"${NAME}"}`,
+  ],
   ['a value that looks like a key', '{"a":"name","name":"team/app"}', `{"a":"name","name":"${NAME}"}`],
   ['escapes in strings', '{"tags":["a\\"b\\\\"],"name":"te\\"am"}', `{"tags":["a\\"b\\\\"],"name":"${NAME}"}`],
   ['an escaped key', '{"n\\u0061me":"team/app"}', `{"n\\u0061me":"${NAME}"}`],

@@ -20,9 +20,13 @@ function client(address: string, name = 'c'): UpstreamClient {
 const target = (method: string, url: string, c = client('https://r.example.com')) => targetOf(method, parseRoute(method, url), c);
 
 describe('targetOf', () => {
-  it("Docker Hub: one-component names under library/, in the path and in the scope; others as they are", () => {
+  it('Docker Hub: one-component names under library/, in the path and in the scope; others as they are', () => {
     const hub = client('https://docker.io');
-    expect(target('GET', '/v2/ubuntu/manifests/22.04', hub)).toMatchObject({ path: '/v2/library/ubuntu/manifests/22.04', scopes: ['repository:library/ubuntu:pull'], repository: 'library/ubuntu' });
+    expect(target('GET', '/v2/ubuntu/manifests/22.04', hub)).toMatchObject({
+      path: '/v2/library/ubuntu/manifests/22.04',
+      scopes: ['repository:library/ubuntu:pull'],
+      repository: 'library/ubuntu',
+    });
     expect(target('GET', '/v2/team/app/manifests/1', hub)).toMatchObject({ path: '/v2/team/app/manifests/1', scopes: ['repository:team/app:pull'] });
     expect(target('GET', '/v2/ubuntu/manifests/1', client('https://r.example.com'))).toMatchObject({ path: '/v2/ubuntu/manifests/1' });
   });

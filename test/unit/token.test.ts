@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../src/connectors/model.ts';
-import { RegistryError } from '../../src/distribution/errors.ts';
+import type { RegistryError } from '../../src/distribution/errors.ts';
 import { TokenServerError } from '../../src/upstream/errors.ts';
 import { upstreamFailure } from '../../src/upstream/failures.ts';
 import { cacheTtl, credentialsFingerprint, parseTokenBody, type TokenRequest, TokenService } from '../../src/upstream/token.ts';
@@ -33,16 +33,8 @@ describe('parseTokenBody', () => {
     ['expires_in as a string: default', '{"token":"t1","expires_in":"300"}', ok('t1', NOW + 60_000)],
     ['expires_in null: default', '{"token":"t1","expires_in":null}', ok('t1', NOW + 60_000)],
     ['expires_in one hour', '{"token":"t1","expires_in":3600}', ok('t1', NOW + 3_600_000)],
-    [
-      'issued_at in the past: expiry counts from it',
-      '{"token":"t1","expires_in":300,"issued_at":"2025-06-01T11:58:00Z"}',
-      ok('t1', NOW - 120_000 + 300_000),
-    ],
-    [
-      'issued_at with fractional seconds and offset',
-      '{"token":"t1","expires_in":300,"issued_at":"2025-06-01T13:59:30.500+02:00"}',
-      ok('t1', NOW - 29_500 + 300_000),
-    ],
+    ['issued_at in the past: expiry counts from it', '{"token":"t1","expires_in":300,"issued_at":"2025-06-01T11:58:00Z"}', ok('t1', NOW - 120_000 + 300_000)],
+    ['issued_at with fractional seconds and offset', '{"token":"t1","expires_in":300,"issued_at":"2025-06-01T13:59:30.500+02:00"}', ok('t1', NOW - 29_500 + 300_000)],
     ['issued_at in the future: ignored', '{"token":"t1","expires_in":300,"issued_at":"2025-06-01T12:10:00Z"}', ok('t1', NOW + 300_000)],
     ['issued_at equal to now', '{"token":"t1","expires_in":300,"issued_at":"2025-06-01T12:00:00Z"}', ok('t1', NOW + 300_000)],
     ['issued_at not a date: ignored', '{"token":"t1","expires_in":300,"issued_at":"yesterday-ish"}', ok('t1', NOW + 300_000)],
@@ -425,7 +417,7 @@ describe('TokenService: exchange protocol', () => {
   });
 
   it('uses the refresh_token grant on the next exchange once a refresh token was issued', async () => {
-    const ts = await tokenServer((req, n) => json(200, { token: `tok-${n}`, expires_in: 300, refresh_token: `rt-${n}` }));
+    const ts = await tokenServer((_req, n) => json(200, { token: `tok-${n}`, expires_in: 300, refresh_token: `rt-${n}` }));
     const svc = service();
     await svc.get(request(ts, { credentials: CREDS }), agent);
     await svc.get(request(ts, { credentials: CREDS, scopes: ['repository:bar:pull'] }), agent);
@@ -555,9 +547,7 @@ describe('TokenService: failures', () => {
     const ts = await tokenServer(() => json(401, {}));
     const err = await failure(service().get(request(ts), agent));
     expect([err.status, err.code]).toEqual([401, 'UNAUTHORIZED']);
-    expect(err.message).toBe(
-      `connector default/reg: token server ${ts.host} refused anonymous access (401); the connector needs a Secret with credentials`,
-    );
+    expect(err.message).toBe(`connector default/reg: token server ${ts.host} refused anonymous access (401); the connector needs a Secret with credentials`);
   });
 
   const bad: [what: string, reply: Reply, tail: string][] = [

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { realmProblem, registrableDomain } from '../../src/upstream/trust.ts';
 
-const foreign = (host: string): string =>
-  `token realm host ${host} is not the registry's host or domain (allow it with the connector parameter allowedRealmHosts)`;
+const foreign = (host: string): string => `token realm host ${host} is not the registry's host or domain (allow it with the connector parameter allowedRealmHosts)`;
 const downgrade = (host: string): string => `token realm ${host} is plain http while the registry is https`;
 
 describe('realmProblem', () => {

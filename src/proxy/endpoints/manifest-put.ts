@@ -49,7 +49,13 @@ const BUSY_RETRY_AFTER_S = 1;
 export async function readManifest(req: IncomingMessage, max: number, budget: ByteBudget): Promise<{ body: Buffer; release: () => void }> {
   const tooLarge = (): RegistryError => new RegistryError(413, 'MANIFEST_INVALID', `manifest is larger than the proxy's limit of ${max} bytes`, { limit: max });
   const busy = (): RegistryError =>
-    new RegistryError(503, 'UNAVAILABLE', `the proxy holds its limit of ${budget.max} bytes of manifests being pushed; retry later`, { limit: budget.max }, { 'retry-after': String(BUSY_RETRY_AFTER_S) });
+    new RegistryError(
+      503,
+      'UNAVAILABLE',
+      `the proxy holds its limit of ${budget.max} bytes of manifests being pushed; retry later`,
+      { limit: budget.max },
+      { 'retry-after': String(BUSY_RETRY_AFTER_S) },
+    );
   const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
   if (declared !== undefined && declared > max) throw tooLarge();
   if (declared !== undefined && !budget.take(declared)) throw busy();

@@ -92,10 +92,18 @@ export class LeaderElector {
       }
       const stamp = new V1MicroTime(now);
       if (!lease) {
-        await bounded(this.api.createNamespacedLease({
-          namespace,
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { namespace, name }, spec: { holderIdentity: identity, leaseDurationSeconds: this.o.leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 } },
-        }), this.o.renewMs);
+        await bounded(
+          this.api.createNamespacedLease({
+            namespace,
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { namespace, name },
+              spec: { holderIdentity: identity, leaseDurationSeconds: this.o.leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
+            },
+          }),
+          this.o.renewMs,
+        );
         this.set(true, now);
         return;
       }
@@ -150,7 +158,11 @@ export class LeaderElector {
     try {
       const lease = await this.api.readNamespacedLease({ namespace: this.o.namespace, name: this.o.name });
       if (lease.spec?.holderIdentity === this.o.identity) {
-        await this.api.replaceNamespacedLease({ namespace: this.o.namespace, name: this.o.name, body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, renewTime: undefined } } });
+        await this.api.replaceNamespacedLease({
+          namespace: this.o.namespace,
+          name: this.o.name,
+          body: { ...lease, spec: { ...lease.spec, holderIdentity: undefined, renewTime: undefined } },
+        });
       }
     } catch {
       // the lease expires on its own

@@ -54,7 +54,12 @@ export class KubernetesSource {
         this.informer(connectorPath, watch, () => (ns ? custom.listNamespacedCustomObject({ ...group, namespace: ns }) : custom.listClusterCustomObject(group)), undefined),
       );
       this.secretInformers.push(
-        this.informer(secretPath, watch, () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: secretSelector }) : core.listSecretForAllNamespaces({ fieldSelector: secretSelector })), secretSelector),
+        this.informer(
+          secretPath,
+          watch,
+          () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: secretSelector }) : core.listSecretForAllNamespaces({ fieldSelector: secretSelector })),
+          secretSelector,
+        ),
       );
     }
   }

@@ -73,14 +73,25 @@ export function translate(object: KubeObject, secretOf: (namespace: string, name
       key,
       object,
       connector: undefined,
-      secret: { type: 'SecretReady', status: 'False', reason: 'SecretNotAllowed', message: `secret ${ref.namespace}/${ref.name} is in another namespace; the proxy refuses cross-namespace secrets (--allow-cross-namespace-secrets)` },
+      secret: {
+        type: 'SecretReady',
+        status: 'False',
+        reason: 'SecretNotAllowed',
+        message: `secret ${ref.namespace}/${ref.name} is in another namespace; the proxy refuses cross-namespace secrets (--allow-cross-namespace-secrets)`,
+      },
       problem: undefined,
     };
   }
   if (ref) {
     secretObj = secretOf(ref.namespace, ref.name);
     if (!secretObj) {
-      return { key, object, connector: undefined, secret: { type: 'SecretReady', status: 'False', reason: 'SecretNotFound', message: `secrets "${ref.name}" not found` }, problem: undefined };
+      return {
+        key,
+        object,
+        connector: undefined,
+        secret: { type: 'SecretReady', status: 'False', reason: 'SecretNotFound', message: `secrets "${ref.name}" not found` },
+        problem: undefined,
+      };
     }
     secret = { type: 'SecretReady', status: 'True', reason: '', message: '' };
   }

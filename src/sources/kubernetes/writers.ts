@@ -9,7 +9,7 @@ import type { Observed } from '../../health/conditions.ts';
 import { CONNECTOR_GROUP, CONNECTOR_PLURAL, CONNECTOR_VERSION, type ConnectorStatus, type KubeObject, keyOf, MANAGED_BY, proxyService, serviceMatches } from './translate.ts';
 
 export const statusCode = (err: unknown): number | undefined =>
-  err instanceof ApiException ? err.code : typeof (err as { code?: unknown })?.code === 'number' ? ((err as { code: number }).code) : undefined;
+  err instanceof ApiException ? err.code : typeof (err as { code?: unknown })?.code === 'number' ? (err as { code: number }).code : undefined;
 
 /** Retries a write on conflicts, throttling and server errors, a few times with back-off. */
 export async function withRetries<T>(what: () => Promise<T>, attempts = 4, delayMs = 200): Promise<T> {
