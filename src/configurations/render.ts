@@ -4,6 +4,7 @@
  * and beyond the product containerd's hosts.toml and a podman/skopeo/buildah registries.conf.
  */
 import type { Connector } from '../connectors/model.ts';
+import { basicCredentials } from '../util/basic.ts';
 
 export const CONFIGURATION_FILES = ['config.json', 'daemon.json', 'buildkitd.toml', 'hosts.toml', 'registries.conf'] as const;
 export type ConfigurationFile = (typeof CONFIGURATION_FILES)[number];
@@ -44,7 +45,7 @@ export function renderConfiguration(file: ConfigurationFile, address: ProxyAddre
   const r = address.registry;
   switch (file) {
     case 'config.json': {
-      const entry = credential ? { auth: Buffer.from(`${credential.username}:${credential.password}`).toString('base64') } : {};
+      const entry = credential ? { auth: basicCredentials(credential.username, credential.password) } : {};
       return JSON.stringify({ auths: { [r]: entry } }, null, 2) + '\n';
     }
     case 'daemon.json':

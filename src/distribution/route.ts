@@ -80,81 +80,68 @@ export function parseRoute(method: string, target: string): Route {
   const path = q === -1 ? target : target.slice(0, q);
   const params = new URLSearchParams(q === -1 ? '' : target.slice(q + 1));
   if (path !== '/v2' && !path.startsWith('/v2/')) throw notFound(target);
-
-  let segs = segments(path);
-  let selector: PathSelector | undefined;
-  if (segs[0] === 'namespaces' && segs[2] === 'connectors' && segs.length >= 4) {
-    const namespace = segs[1]!;
-    const name = segs[3]!;
-    if (!SEGMENT_NAME.test(namespace) || !SEGMENT_NAME.test(name)) {
-      throw new RegistryError(404, 'NAME_UNKNOWN', 'invalid connector in path prefix', { namespace, name });
-    }
-    selector = { namespace, name };
-    segs = segs.slice(4);
-  }
-
+  const { selector, segs } = takeSelector(segments(path));
+  const shape = endpointOf(segs);
+  if (!shape) throw notFound(target);
   const route: Route = {
-    endpoint: 'base',
+    endpoint: shape.endpoint,
     selector,
     repository: undefined,
-    reference: undefined,
-    uploadId: undefined,
-    tail: '',
+    reference: shape.reference,
+    uploadId: shape.uploadId,
+    tail: shape.nameEnd === undefined ? shape.tail! : '/' + segs.slice(shape.nameEnd).join('/'),
     query: encodeQuery(params),
     mountFrom: undefined,
   };
-
-  const n = segs.length;
-  const last = segs[n - 1];
-  const prev = segs[n - 2];
-  let nameEnd: number; // segments [0, nameEnd) form the repository name
-  if (n === 0 || (n === 1 && last === '')) {
-    route.endpoint = 'base';
-    route.tail = '/';
-    return checkMethod(method, route, target);
-  } else if (n === 1 && last === '_catalog') {
-    route.endpoint = 'catalog';
-    route.tail = '/_catalog';
-    return checkMethod(method, route, target);
-  } else if (n >= 3 && prev === 'tags' && last === 'list') {
-    route.endpoint = 'tags';
-    nameEnd = n - 2;
-  } else if (n >= 3 && prev === 'manifests') {
-    route.endpoint = 'manifest';
-    route.reference = last;
-    nameEnd = n - 2;
-  } else if (n >= 3 && prev === 'referrers') {
-    route.endpoint = 'referrers';
-    route.reference = last;
-    nameEnd = n - 2;
-  } else if (n >= 3 && prev === 'blobs' && last === 'uploads') {
-    route.endpoint = 'upload-start';
-    nameEnd = n - 2;
-  } else if (n >= 4 && segs[n - 3] === 'blobs' && prev === 'uploads') {
-    if (last === '') {
-      route.endpoint = 'upload-start';
-    } else {
-      route.endpoint = 'upload';
-      route.uploadId = last;
-    }
-    nameEnd = n - 3;
-  } else if (n >= 3 && prev === 'blobs') {
-    route.endpoint = 'blob';
-    route.reference = last;
-    nameEnd = n - 2;
-  } else {
-    throw notFound(target);
-  }
-
-  const repository = segs.slice(0, nameEnd).join('/');
+  if (shape.nameEnd === undefined) return checkMethod(method, route, target);
+  const repository = segs.slice(0, shape.nameEnd).join('/');
   const problem = nameProblem(repository);
   if (problem) throw new RegistryError(400, 'NAME_INVALID', problem, { name: repository.slice(0, 300) });
   route.repository = repository;
-  route.tail = '/' + segs.slice(nameEnd).join('/');
   checkMethod(method, route, target);
   checkReference(method, route);
   checkQuery(method, route, params);
   return route;
+}
+
+/** The connector path prefix `namespaces/<ns>/connectors/<name>/`, if the path starts with one. */
+function takeSelector(segs: string[]): { selector: PathSelector | undefined; segs: string[] } {
+  if (segs[0] !== 'namespaces' || segs[2] !== 'connectors' || segs.length < 4) return { selector: undefined, segs };
+  const namespace = segs[1]!;
+  const name = segs[3]!;
+  if (!SEGMENT_NAME.test(namespace) || !SEGMENT_NAME.test(name)) {
+    throw new RegistryError(404, 'NAME_UNKNOWN', 'invalid connector in path prefix', { namespace, name });
+  }
+  return { selector: { namespace, name }, segs: segs.slice(4) };
+}
+
+interface Shape {
+  endpoint: Endpoint;
+  /** Segments [0, nameEnd) form the repository name; undefined for endpoints without one. */
+  nameEnd?: number;
+  /** The tail of an endpoint without a repository. */
+  tail?: string;
+  reference?: string;
+  uploadId?: string;
+}
+
+/** Which endpoint the segments after `/v2/` (and any prefix) name, read from their end. */
+function endpointOf(segs: string[]): Shape | undefined {
+  const n = segs.length;
+  const last = segs[n - 1];
+  const prev = segs[n - 2];
+  if (n === 0 || (n === 1 && last === '')) return { endpoint: 'base', tail: '/' };
+  if (n === 1 && last === '_catalog') return { endpoint: 'catalog', tail: '/_catalog' };
+  if (n < 3) return undefined;
+  if (prev === 'tags' && last === 'list') return { endpoint: 'tags', nameEnd: n - 2 };
+  if (prev === 'manifests') return { endpoint: 'manifest', nameEnd: n - 2, reference: last };
+  if (prev === 'referrers') return { endpoint: 'referrers', nameEnd: n - 2, reference: last };
+  if (prev === 'blobs' && last === 'uploads') return { endpoint: 'upload-start', nameEnd: n - 2 };
+  if (n >= 4 && segs[n - 3] === 'blobs' && prev === 'uploads') {
+    return last === '' ? { endpoint: 'upload-start', nameEnd: n - 3 } : { endpoint: 'upload', nameEnd: n - 3, uploadId: last };
+  }
+  if (prev === 'blobs') return { endpoint: 'blob', nameEnd: n - 2, reference: last };
+  return undefined;
 }
 
 /** `?a=1&b=2` from parsed parameters, or '' for none. */

@@ -17,6 +17,7 @@ import { ByteBudget } from '../proxy/endpoints/index.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { clientOrigin } from '../proxy/headers.ts';
 import { watchRequestBody } from '../proxy/request-body.ts';
+import { errorCode } from '../upstream/errors.ts';
 
 export interface HttpOptions extends ManagementOptions {
   /** Trust X-Forwarded-Proto / X-Forwarded-Host from a fronting proxy when rewriting URLs. */
@@ -73,7 +74,7 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
     frameworkErrors: (err, req, reply) => {
       // Paths Fastify cannot decode (malformed percent-encoding) are not API paths.
       reply.hijack();
-      const bad = (err as { code?: string }).code === 'FST_ERR_BAD_URL';
+      const bad = errorCode(err) === 'FST_ERR_BAD_URL';
       writeError(
         reply.raw,
         bad ? new RegistryError(404, 'UNSUPPORTED', 'not a registry API path: malformed percent-encoding') : new RegistryError(400, 'UNSUPPORTED', 'bad request'),
@@ -118,7 +119,7 @@ function nodeServer(forward: (req: IncomingMessage, res: ServerResponse) => void
 
 /** Requests Node's HTTP parser refuses (oversized headers, a malformed request line): an OCI error body, written straight to the socket. */
 function clientErrorHandler(err: Error, socket: Socket): void {
-  const code = (err as { code?: string }).code;
+  const code = errorCode(err);
   if (!socket.writable || code === 'ECONNRESET') {
     socket.destroy();
     return;
@@ -164,7 +165,7 @@ function registerFallbacks(app: FastifyInstance, logger: Logger, forward: (req: 
     writeError(reply.raw, new RegistryError(405, 'UNSUPPORTED', `method ${request.method} is not supported`), request.method);
   });
   app.setErrorHandler((err, request, reply) => {
-    logger.error({ err: (err as Error).message, code: (err as { code?: string }).code, url: request.url.slice(0, 256) }, 'request error');
+    logger.error({ err: (err as Error).message, code: errorCode(err), url: request.url.slice(0, 256) }, 'request error');
     reply.hijack();
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     const e =

@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { type Decision, notAuthenticated } from '../access/control.ts';
 import { presentedCredential, type PresentedCredential } from '../access/credential.ts';
-import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from '../configurations/render.ts';
+import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, type ProxyAddress, proxyAddress, renderConfiguration } from '../configurations/render.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { CONNECTOR_API_VERSION } from '../connectors/parse.ts';
 import type { ProxyCore } from '../core.ts';
@@ -37,39 +37,55 @@ const CONTENT_TYPES: Record<string, string> = {
 
 type Named = { Params: { namespace: string; name: string } };
 
+/** A connector as `GET /connectors` shows it: the product's object, with status and the proxy address. */
+function view(core: ProxyCore, c: Connector, address: ProxyAddress) {
+  const health = core.health?.status(connectorKey(c));
+  return {
+    apiVersion: CONNECTOR_API_VERSION,
+    kind: 'Connector',
+    metadata: { namespace: c.namespace, name: c.name },
+    spec: { connectorClassName: 'oci', address: c.address },
+    status: {
+      conditions: health?.conditions ?? [],
+      checkedAt: health?.checkedAt,
+      access: core.access.modeFor(c),
+      proxy: { httpAddress: { url: address.url } },
+    },
+  };
+}
+
+/** The connector named in the path, if the caller may use it; throws the refusal otherwise. */
+async function allowed(core: ProxyCore, credential: PresentedCredential, namespace: string, name: string): Promise<Connector> {
+  const set = core.connectors();
+  const client = set.clients.get(`${namespace}/${name}`);
+  if (!client) {
+    // Which connectors exist is for callers the proxy knows (as on the registry API).
+    if (core.access.required(set.connectors) && !(await core.access.authenticated(credential))) throw notAuthenticated(credential);
+    throw new RegistryError(404, 'NAME_UNKNOWN', `connector ${namespace}/${name} is not served by this proxy`, { namespace, name });
+  }
+  const d = await core.access.decide(credential, client.connector);
+  if (!d.allowed) throw d.error;
+  return client.connector;
+}
+
+/** The connectors the caller may use; when none, the reason (no or wrong credential → 401, a token for none of these → 403). */
+async function visible(core: ProxyCore, credential: PresentedCredential): Promise<Connector[]> {
+  const all = core.connectors().connectors;
+  // One at a time: under kubernetes access each may be a SubjectAccessReview (then cached).
+  const decisions: Decision[] = [];
+  for (const c of all) decisions.push(await core.access.decide(credential, c));
+  const shown = all.filter((_, i) => decisions[i]!.allowed);
+  if (shown.length === 0 && all.length > 0) {
+    const first = decisions.find((d) => !d.allowed && d.error.status === 401) ?? decisions[0]!;
+    if (!first.allowed) throw first.error;
+  }
+  return shown;
+}
+
 export function managementRoutes(core: ProxyCore, options: ManagementOptions): FastifyPluginAsync {
   const mode = options.addressMode ?? 'path';
   const address = (req: FastifyRequest, c: Connector) => proxyAddress(c, mode, options.proxyHost ?? req.headers.host ?? 'localhost', options.servicePort ?? 80);
-
-  const view = (req: FastifyRequest, c: Connector) => {
-    const health = core.health?.status(connectorKey(c));
-    return {
-      apiVersion: CONNECTOR_API_VERSION,
-      kind: 'Connector',
-      metadata: { namespace: c.namespace, name: c.name },
-      spec: { connectorClassName: 'oci', address: c.address },
-      status: {
-        conditions: health?.conditions ?? [],
-        checkedAt: health?.checkedAt,
-        access: core.access.modeFor(c),
-        proxy: { httpAddress: { url: address(req, c).url } },
-      },
-    };
-  };
-
-  /** The connector named in the path, if the caller may use it; throws the refusal otherwise. */
-  const allowed = async (credential: PresentedCredential, namespace: string, name: string): Promise<Connector> => {
-    const set = core.connectors();
-    const client = set.clients.get(`${namespace}/${name}`);
-    if (!client) {
-      // Which connectors exist is for callers the proxy knows (as on the registry API).
-      if (core.access.required(set.connectors) && !(await core.access.authenticated(credential))) throw notAuthenticated(credential);
-      throw new RegistryError(404, 'NAME_UNKNOWN', `connector ${namespace}/${name} is not served by this proxy`, { namespace, name });
-    }
-    const d = await core.access.decide(credential, client.connector);
-    if (!d.allowed) throw d.error;
-    return client.connector;
-  };
+  const credentialOf = (req: FastifyRequest) => presentedCredential(req.raw.rawHeaders);
 
   return async (app: FastifyInstance) => {
     app.setErrorHandler((err, _req, reply) => {
@@ -81,28 +97,18 @@ export function managementRoutes(core: ProxyCore, options: ManagementOptions): F
     });
 
     app.get('/connectors', async (req, reply) => {
-      const credential = presentedCredential(req.raw.rawHeaders);
-      const all = core.connectors().connectors;
-      // One at a time: under kubernetes access each may be a SubjectAccessReview (then cached).
-      const decisions: Decision[] = [];
-      for (const c of all) decisions.push(await core.access.decide(credential, c));
-      const visible = all.filter((_, i) => decisions[i]!.allowed);
-      if (visible.length === 0 && all.length > 0) {
-        // Nothing to show: say why (no or wrong credential → 401 challenge; a token for none of these → 403).
-        const first = decisions.find((d) => !d.allowed && d.error.status === 401) ?? decisions[0]!;
-        if (!first.allowed) throw first.error;
-      }
-      return reply.header('cache-control', 'no-store').send({ items: visible.map((c) => view(req, c)) });
+      const items = (await visible(core, credentialOf(req))).map((c) => view(core, c, address(req, c)));
+      return reply.header('cache-control', 'no-store').send({ items });
     });
 
     app.get<Named>('/connectors/:namespace/:name', async (req, reply) => {
-      const c = await allowed(presentedCredential(req.raw.rawHeaders), req.params.namespace, req.params.name);
-      return reply.header('cache-control', 'no-store').send(view(req, c));
+      const c = await allowed(core, credentialOf(req), req.params.namespace, req.params.name);
+      return reply.header('cache-control', 'no-store').send(view(core, c, address(req, c)));
     });
 
     app.get<Named & { Params: { file: string } }>('/connectors/:namespace/:name/configurations/:file', async (req, reply) => {
-      const credential = presentedCredential(req.raw.rawHeaders);
-      const c = await allowed(credential, req.params.namespace, req.params.name);
+      const credential = credentialOf(req);
+      const c = await allowed(core, credential, req.params.namespace, req.params.name);
       const file = req.params.file;
       if (!isConfigurationFile(file)) {
         throw new RegistryError(404, 'UNSUPPORTED', `no configuration file ${JSON.stringify(file.slice(0, 64))}; have ${CONFIGURATION_FILES.join(', ')}`);
