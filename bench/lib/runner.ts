@@ -1,0 +1,90 @@
+/**
+ * Running a scenario: per round, each target once in the order listed (so slow drifts of the
+ * machine hit all targets alike), each run measured between two /proc snapshots after the
+ * quiet gate; one line printed per run.
+ */
+import { MiB } from './constants.ts';
+import { fmt, round, round3 } from './numbers.ts';
+import type { Processes } from './processes.ts';
+import { summarise } from './summary.ts';
+import { cpuBetween, type QuietGate, resetHwm, snap, vmHwm } from './sampling.ts';
+import type { ProxyProcess } from './servers.ts';
+import type { ClientResult, Run, ScenarioResult, ScenarioSpec } from './types.ts';
+
+export interface Runner {
+  rounds: number;
+  quiet: QuietGate;
+  procs: Processes;
+  /** The long-lived proxies whose peak RSS is reset and read per scenario. */
+  proxies: ProxyProcess[];
+}
+
+async function measure(rn: Runner, target: string, round: number, fn: () => Promise<ClientResult>): Promise<Run> {
+  const waitedMs = await rn.quiet.wait();
+  const a = snap(rn.procs.live);
+  try {
+    const r = await fn();
+    const b = snap(rn.procs.live);
+    const { cpu, otherS, wallS } = cpuBetween(a, b, r.clientCpuS);
+    const run: Run = { target, round, ok: true, value: r.value, wallS: round3(wallS), cpuS: cpu, otherCpuS: otherS, waitedMs };
+    if (r.p50 !== undefined) run.p50Ms = round3(r.p50);
+    if (r.p99 !== undefined) run.p99Ms = round3(r.p99);
+    if (r.requests !== undefined) run.requests = r.requests;
+    if (r.errors !== undefined) run.errors = r.errors;
+    if (r.extra) run.extra = r.extra;
+    return run;
+  } catch (err) {
+    const b = snap(rn.procs.live);
+    const { cpu, otherS, wallS } = cpuBetween(a, b, 0);
+    return { target, round, ok: false, error: (err as Error).message.slice(0, 500), value: NaN, wallS, cpuS: cpu, otherCpuS: otherS, waitedMs };
+  }
+}
+
+function runLine(run: Run, unit: string): string {
+  const cpu = Object.entries(run.cpuS)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+  const lat = run.p99Ms !== undefined ? ` p50 ${run.p50Ms?.toFixed(2)} ms p99 ${run.p99Ms.toFixed(2)} ms` : '';
+  const err = run.errors ? ` ERRORS ${run.errors}` : '';
+  const value = run.ok ? fmt(run.value).padStart(9) + ' ' + unit : 'FAILED: ' + run.error;
+  const waited = run.waitedMs > 300 ? `, waited ${(run.waitedMs / 1000).toFixed(1)} s for quiet` : '';
+  return `  r${run.round} ${run.target.padEnd(10)} ${value}${lat}${err}  | wall ${run.wallS.toFixed(2)} s, cpu s: ${cpu}, other ${run.otherCpuS.toFixed(2)}${waited}`;
+}
+
+async function runRounds(rn: Runner, s: ScenarioSpec): Promise<Run[]> {
+  const runs: Run[] = [];
+  for (let r = 1; r <= Math.min(rn.rounds, s.rounds ?? rn.rounds); r++) {
+    for (const t of s.targets) {
+      await s.prepare?.(t);
+      const run = await measure(rn, t, r, () => s.run(t));
+      await s.finish?.(t, run);
+      runs.push(run);
+      console.log(runLine(run, s.unit));
+    }
+  }
+  return runs;
+}
+
+/** Peak RSS (MiB) of the proxies among `targets`. */
+function peakRss(proxies: ProxyProcess[], targets: string[]): Record<string, number> {
+  const rss: Record<string, number> = {};
+  for (const p of proxies) {
+    const h = vmHwm(p.proc.pid);
+    if (h !== undefined && targets.includes(p.name)) rss[p.name] = round(h / MiB, 1);
+  }
+  return rss;
+}
+
+export async function runScenario(rn: Runner, id: string, s: ScenarioSpec): Promise<ScenarioResult> {
+  const t0 = performance.now();
+  console.log(`\n== ${id}: ${s.title} [${s.unit}, ${s.higherIsBetter ? 'higher' : 'lower'} is better; client: ${s.client}]`);
+  // Reset every proxy's peak, so the next scenario's start value is what this one left.
+  const rssStart: Record<string, number> = {};
+  for (const p of rn.proxies) {
+    resetHwm(p.proc.pid);
+    if (s.targets.includes(p.name)) rssStart[p.name] = round((vmHwm(p.proc.pid) ?? NaN) / MiB, 1);
+  }
+  if (s.warmup) for (const t of s.targets) await s.warmup(t);
+  const runs = await runRounds(rn, s);
+  return summarise(id, s, runs, { start: rssStart, peak: peakRss(rn.proxies, s.targets) }, t0);
+}
