@@ -1,6 +1,7 @@
 /**
- * Connector configuration files for tests that run the CLI: the product's YAML (Connector and
- * Secret documents) and an atomic rewrite, the way editors and Kubernetes ConfigMaps replace a file.
+ * Connector configuration files for tests that parse them or run the CLI with them: the product's
+ * YAML (Connector and Secret documents) and an atomic rewrite, the way editors and Kubernetes
+ * ConfigMaps replace a file.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -52,6 +53,14 @@ export function connectorYaml(c: ConnectorSpec): string {
       ].join('\n') + '\n';
   }
   return text;
+}
+
+/**
+ * A Connector document as written, for any spec, valid or not: `spec` lines (and `meta`, extra
+ * metadata lines) come indented by the caller's two spaces.
+ */
+export function connectorDocument(name: string, spec: string, meta = ''): string {
+  return `apiVersion: ${CONNECTOR_API}\nkind: Connector\nmetadata:\n  name: ${name}\n${meta}spec:\n${spec}`;
 }
 
 /** A whole configuration file: the connectors' documents separated by `---`. */

@@ -1,6 +1,7 @@
 /** Raw HTTP helpers for protocol tests. */
 import { connect } from 'node:net';
 import { request as undiciRequest } from 'undici';
+import { basicAuthorization } from '../../src/util/basic.ts';
 
 export interface Answer {
   status: number;
@@ -50,6 +51,11 @@ export function rawRequest(port: number, text: string, timeoutMs = 5_000): Promi
     });
     sock.write(text);
   });
+}
+
+/** An `Authorization: Basic base64(username:password)` value, as a client sends it. */
+export function basic(username: string, password: string): string {
+  return basicAuthorization({ username, password });
 }
 
 export function ociCode(a: Answer): string | undefined {

@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Connector } from '../../src/connectors/model.ts';
-import { upstreamOriginFor } from '../../src/connectors/model.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { buildServer, type ProxyServer, type ServerOptions } from '../../src/server.ts';
 import { freePort, waitFor } from './ports.ts';
@@ -16,11 +15,6 @@ export interface RunningProxy {
   server: ProxyServer;
   logs: string[];
   stop(): Promise<void>;
-}
-
-export function anonymousConnector(upstream: string, name = 'upstream', namespace = 'default'): Connector {
-  const { origin, dockerHub } = upstreamOriginFor(new URL(upstream));
-  return { namespace, name, address: upstream, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
 }
 
 export async function startProxy(connectors: Connector[], extra: Partial<ServerOptions> = {}): Promise<RunningProxy> {
@@ -42,6 +36,14 @@ export async function startProxy(connectors: Connector[], extra: Partial<ServerO
     logs,
     stop: () => server.close(),
   };
+}
+
+/** Requests an in-process proxy is serving for `connector` (`<ns>/<name>`) right now: its ocp_inflight_requests gauge. */
+export async function inFlight(px: RunningProxy, connector: string): Promise<number> {
+  const gauge = px.server.metrics?.registry.getSingleMetric('ocp_inflight_requests');
+  if (!gauge) throw new Error('this proxy has no metrics');
+  const { values } = await gauge.get();
+  return values.find((v) => v.labels['connector'] === connector)?.value ?? 0;
 }
 
 export interface ProxyProcess {

@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { AccessControl, hashToken } from '../../src/access/control.ts';
-import { http, ociCode, rawRequest } from '../helpers/http.ts';
+import { basic, http, ociCode, rawRequest } from '../helpers/http.ts';
 import { makeImage, writeLayout } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { run, skopeo } from '../helpers/tools.ts';
@@ -31,7 +32,6 @@ let secure: Registry;
 let proxy: RunningProxy;
 let port: string;
 const cleanup: string[] = [];
-const basic = (token: string, user = 'anyone'): string => `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
 
 beforeAll(async () => {
   ts = await startTokenServer({ users: { [USER.username]: { password: USER.password, rights: () => ['*'] } } });
@@ -47,8 +47,8 @@ beforeAll(async () => {
   proxy = await startProxy(
     [
       // Host mode for `open`: the name `localhost` is one of its host names.
-      { ...anonymousConnector(open.url, 'open'), params: { hosts: 'localhost' } },
-      { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER },
+      connectorFor(open.url, { name: 'open', params: { hosts: 'localhost' } }),
+      connectorFor(secure.url, { name: 'secure', namespace: 'team-a', credentials: USER }),
     ],
     { access },
   );
@@ -101,12 +101,12 @@ describe('registry API under static access', () => {
 
   it.each([
     ['no credential', undefined, 401, 'UNAUTHORIZED'],
-    ['a wrong token', basic('wrong-token-0123456789'), 401, 'UNAUTHORIZED'],
+    ['a wrong token', basic('anyone', 'wrong-token-0123456789'), 401, 'UNAUTHORIZED'],
     ['malformed Basic', 'Basic !!!', 401, 'UNAUTHORIZED'],
-    ['a token for another connector (Basic)', basic(TOKEN_OPEN), 403, 'DENIED'],
+    ['a token for another connector (Basic)', basic('anyone', TOKEN_OPEN), 403, 'DENIED'],
     ['a token for another connector (Bearer)', `Bearer ${TOKEN_OPEN}`, 403, 'DENIED'],
     ['its token as Bearer', `Bearer ${TOKEN_SECURE}`, 200, undefined],
-    ['its token as Basic, any username', basic(TOKEN_SECURE, 'whoever'), 200, undefined],
+    ['its token as Basic, any username', basic('whoever', TOKEN_SECURE), 200, undefined],
   ])('a manifest GET on team-a/secure with %s', async (_what, authorization, status, code) => {
     const headers: Record<string, string> = { accept: MT };
     if (authorization) headers['authorization'] = authorization;
@@ -119,50 +119,48 @@ describe('registry API under static access', () => {
     }
   });
 
-  it('refuses two Authorization headers even when one is valid', async () => {
-    for (const [first, second] of [
-      [TOKEN_SECURE, TOKEN_OPEN],
-      [TOKEN_OPEN, TOKEN_SECURE],
-      [TOKEN_SECURE, TOKEN_SECURE],
-    ]) {
-      const answer = await rawRequest(
-        Number(port),
-        `GET /v2/namespaces/team-a/connectors/secure/team/app/manifests/v1 HTTP/1.1\r\nHost: ${proxy.host}\r\nAuthorization: Bearer ${first}\r\nauthorization: Bearer ${second}\r\nConnection: close\r\n\r\n`,
-      );
-      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
-      expect(answer).toContain('more than one Authorization header');
-    }
+  it.each([
+    ['its token, then another', TOKEN_SECURE, TOKEN_OPEN],
+    ['another token, then its own', TOKEN_OPEN, TOKEN_SECURE],
+    ['its token twice', TOKEN_SECURE, TOKEN_SECURE],
+  ])('refuses two Authorization headers even when one is valid: %s', async (_what, first, second) => {
+    const answer = await rawRequest(
+      Number(port),
+      `GET /v2/namespaces/team-a/connectors/secure/team/app/manifests/v1 HTTP/1.1\r\nHost: ${proxy.host}\r\nAuthorization: Bearer ${first}\r\nauthorization: Bearer ${second}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
+    expect(answer).toContain('more than one Authorization header');
   });
 
   it('GET /v2/ with no default connector: 401 challenge without a token, 200 with any valid token', async () => {
     expect((await http(`${proxy.url}/v2/`)).status).toBe(401);
-    expect((await http(`${proxy.url}/v2/`, { headers: { authorization: basic('bogus-token-0123456789') } })).status).toBe(401);
+    expect((await http(`${proxy.url}/v2/`, { headers: { authorization: basic('anyone', 'bogus-token-0123456789') } })).status).toBe(401);
     for (const t of [TOKEN_OPEN, TOKEN_SECURE]) {
-      const res = await http(`${proxy.url}/v2/`, { headers: { authorization: basic(t) } });
+      const res = await http(`${proxy.url}/v2/`, { headers: { authorization: basic('anyone', t) } });
       expect(res.status).toBe(200);
       expect(res.headers['docker-distribution-api-version']).toBe('registry/2.0');
     }
     // By host, GET /v2/ is the connector's own: a token for another one is refused.
-    const host = await request(`${proxy.url}/v2/`, { headers: { host: `localhost:${port}`, authorization: basic(TOKEN_SECURE) } });
+    const host = await request(`${proxy.url}/v2/`, { headers: { host: `localhost:${port}`, authorization: basic('anyone', TOKEN_SECURE) } });
     await host.body.dump();
     expect(host.statusCode).toBe(403);
   });
 
   it('which connectors exist is not told to callers the proxy does not know', async () => {
     const unknown = `${proxy.url}/v2/namespaces/team-a/connectors/nope/team/app/manifests/v1`;
-    for (const headers of [{}, { authorization: basic('not-a-token-0123456789') }] as Record<string, string>[]) {
+    for (const headers of [{}, { authorization: basic('anyone', 'not-a-token-0123456789') }] as Record<string, string>[]) {
       const res = await http(unknown, { headers });
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Basic realm="oci-connector-proxy"');
       expect((await http(`${proxy.url}/connectors/team-a/nope`, { headers })).status).toBe(401);
     }
-    const known = await http(unknown, { headers: { authorization: basic(TOKEN_OPEN) } });
+    const known = await http(unknown, { headers: { authorization: basic('anyone', TOKEN_OPEN) } });
     expect(known.status).toBe(404);
     expect(ociCode(known)).toBe('NAME_UNKNOWN');
   });
 
   it('plain /v2/<repo> with two connectors and no default is 404 NAME_UNKNOWN saying how to choose', async () => {
-    const res = await http(`${proxy.url}/v2/team/app/manifests/v1`, { headers: { authorization: basic(TOKEN_ALL) } });
+    const res = await http(`${proxy.url}/v2/team/app/manifests/v1`, { headers: { authorization: basic('anyone', TOKEN_ALL) } });
     expect(res.status).toBe(404);
     expect(ociCode(res)).toBe('NAME_UNKNOWN');
     expect(res.body.toString()).toContain('/v2/namespaces/<ns>/connectors/<name>/<repository>');
@@ -180,7 +178,7 @@ describe('management endpoints under static access', () => {
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toBe('Basic realm="oci-connector-proxy"');
     const names = async (token: string): Promise<string[]> => {
-      const res = await http(`${proxy.url}/connectors`, { headers: { authorization: basic(token) } });
+      const res = await http(`${proxy.url}/connectors`, { headers: { authorization: basic('anyone', token) } });
       expect(res.status).toBe(200);
       return (res.json() as { items: Item[] }).items.map((i) => `${i.metadata.namespace}/${i.metadata.name}`);
     };
@@ -190,14 +188,14 @@ describe('management endpoints under static access', () => {
   });
 
   it('one connector: its status with the path-mode proxy address; 403 for another caller; 404 for an unknown one', async () => {
-    const res = await http(`${proxy.url}/connectors/team-a/secure`, { headers: { authorization: basic(TOKEN_SECURE) } });
+    const res = await http(`${proxy.url}/connectors/team-a/secure`, { headers: { authorization: basic('anyone', TOKEN_SECURE) } });
     expect(res.status).toBe(200);
     const item = res.json() as Item & { spec: Record<string, unknown> };
     expect(item.status.proxy.httpAddress.url).toBe(`http://${proxy.host}/namespaces/team-a/connectors/secure`);
     expect(item.status.access).toBe('static');
     expect(JSON.stringify(item)).not.toContain(USER.password);
-    expect((await http(`${proxy.url}/connectors/team-a/secure`, { headers: { authorization: basic(TOKEN_OPEN) } })).status).toBe(403);
-    const unknown = await http(`${proxy.url}/connectors/team-a/nope`, { headers: { authorization: basic(TOKEN_ALL) } });
+    expect((await http(`${proxy.url}/connectors/team-a/secure`, { headers: { authorization: basic('anyone', TOKEN_OPEN) } })).status).toBe(403);
+    const unknown = await http(`${proxy.url}/connectors/team-a/nope`, { headers: { authorization: basic('anyone', TOKEN_ALL) } });
     expect(unknown.status).toBe(404);
     expect(ociCode(unknown)).toBe('NAME_UNKNOWN');
   });
@@ -206,7 +204,7 @@ describe('management endpoints under static access', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ocp-acl-'));
     cleanup.push(dir);
     const get = async (file: string): Promise<string> => {
-      const res = await http(`${proxy.url}/connectors/team-a/secure/configurations/${file}`, { headers: { authorization: basic(TOKEN_SECURE, 'builder') } });
+      const res = await http(`${proxy.url}/connectors/team-a/secure/configurations/${file}`, { headers: { authorization: basic('builder', TOKEN_SECURE) } });
       expect(res.status, file).toBe(200);
       return res.body.toString();
     };
@@ -222,7 +220,7 @@ describe('management endpoints under static access', () => {
     writeFileSync(join(dir, 'empty.json'), '{"auths":{}}');
     const refused = await run('skopeo', ['--insecure-policy', '--registries-conf', join(dir, 'registries.conf'), 'inspect', '--authfile', join(dir, 'empty.json'), ref], 30_000);
     expect(refused.code).not.toBe(0);
-    const unknown = await http(`${proxy.url}/connectors/team-a/secure/configurations/passwd`, { headers: { authorization: basic(TOKEN_SECURE) } });
+    const unknown = await http(`${proxy.url}/connectors/team-a/secure/configurations/passwd`, { headers: { authorization: basic('anyone', TOKEN_SECURE) } });
     expect(unknown.status).toBe(404);
   });
 

@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, ociCode, rawRequest } from '../helpers/http.ts';
 import { MT, makeImage, makeIndex, sha256, type Image } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 
 let registry: Registry;
@@ -15,7 +16,7 @@ let port: number;
 
 beforeAll(async () => {
   registry = await startRegistry();
-  proxy = await startProxy([anonymousConnector(registry.url)]);
+  proxy = await startProxy([connectorFor(registry.url)]);
   port = Number(new URL(proxy.url).port);
 });
 afterAll(async () => {

@@ -8,7 +8,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { http, ociCode } from '../helpers/http.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startScriptedUpstream, type Script, type ScriptedUpstream } from '../helpers/scripted-upstream.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 
@@ -50,7 +51,7 @@ async function setup(script: Script, params: Record<string, string> = {}, extra:
     }
     script(req, res, seen);
   }, false);
-  proxy = await startProxy([{ ...anonymousConnector(upstream.url), credentials: USER, params }], extra);
+  proxy = await startProxy([connectorFor(upstream.url, { credentials: USER, params })], extra);
   return { up: upstream, px: proxy };
 }
 
@@ -213,7 +214,7 @@ describe('Docker Hub conventions', () => {
         .end('{}');
     }, false);
     // As the proxy builds it for address https://index.docker.io, pointed at the scripted upstream.
-    proxy = await startProxy([{ ...anonymousConnector(upstream.url, 'dockerhub'), dockerHub: true }]);
+    proxy = await startProxy([connectorFor(upstream.url, { name: 'dockerhub', dockerHub: true })]);
     ts.resetCounts();
     const res = await http(`${proxy.url}/v2/ubuntu/manifests/22.04`);
     expect(res.status).toBe(200);

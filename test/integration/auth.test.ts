@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connectors/model.ts';
 import { http as rawHttp, ociCode, type Answer } from '../helpers/http.ts';
 import { makeImage, sha256, writeLayout } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { basicAuthRegistryConfig, startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { skopeo, type RunResult } from '../helpers/tools.ts';
@@ -34,9 +35,6 @@ async function sk(args: string[]): Promise<RunResult> {
   const r = await skopeo(args);
   seenByClients.push(r.stdout, r.stderr);
   return r;
-}
-function connector(name: string, credentials?: { username: string; password: string }, params: Record<string, string> = {}): Connector {
-  return { ...anonymousConnector(registry.url, name), credentials, params };
 }
 async function proxyFor(c: Connector, extra: Parameters<typeof startProxy>[1] = {}): Promise<RunningProxy> {
   const p = await startProxy([c], extra);
@@ -72,7 +70,7 @@ afterAll(async () => {
 
 describe('secretless push and pull', () => {
   it('skopeo pushes and pulls through the proxy holding no credentials; the proxy authenticates', async () => {
-    const px = await proxyFor(connector('rw', RW));
+    const px = await proxyFor(connectorFor(registry.url, { name: 'rw', credentials: RW }));
     ts.resetCounts();
     const image = makeImage('amd64', [200_000, 50_000]);
     const src = writeLayout([image], 'v1');
@@ -95,7 +93,7 @@ describe('secretless push and pull', () => {
   });
 
   it('GET /v2/ answers 200 for a token-auth upstream without any client credentials', async () => {
-    const px = await proxyFor(connector('ping', RW));
+    const px = await proxyFor(connectorFor(registry.url, { name: 'ping', credentials: RW }));
     const res = await http(`${px.url}/v2/`);
     expect(res.status).toBe(200);
     expect(res.headers['www-authenticate']).toBeUndefined();
@@ -107,12 +105,12 @@ describe('secretless push and pull', () => {
   });
 
   it('costs one token exchange for many sequential and concurrent requests to one repository', async () => {
-    const pusher = await proxyFor(connector('reuse-push', RW));
+    const pusher = await proxyFor(connectorFor(registry.url, { name: 'reuse-push', credentials: RW }));
     const image = makeImage('amd64', [1000]);
     const src = writeLayout([image], 'r');
     cleanup.push(src.dir);
     expect((await sk(['copy', '--dest-tls-verify=false', src.ref, `docker://${pusher.host}/team/reuse:r`])).code).toBe(0);
-    const px = await proxyFor(connector('reuse', RW)); // a fresh token cache
+    const px = await proxyFor(connectorFor(registry.url, { name: 'reuse', credentials: RW })); // a fresh token cache
     ts.resetCounts();
     for (let i = 0; i < 30; i++) {
       expect((await http(`${px.url}/v2/team/reuse/manifests/r`, { headers: { accept: image.descriptor.mediaType } })).status).toBe(200);
@@ -126,7 +124,7 @@ describe('secretless push and pull', () => {
 
   it('renews an expired token in the middle of a chunked upload without the client noticing', async () => {
     let skew = 0;
-    const px = await proxyFor(connector('renew', RW), { now: () => Date.now() + skew });
+    const px = await proxyFor(connectorFor(registry.url, { name: 'renew', credentials: RW }), { now: () => Date.now() + skew });
     ts.resetCounts();
     const blob = randomBytes(600_000);
     const start = await http(`${px.url}/v2/team/renew/blobs/uploads/`, { method: 'POST' });
@@ -152,12 +150,12 @@ describe('secretless push and pull', () => {
   });
 
   it("a changed Secret drops the connector's tokens: the next request authenticates with the new credentials", async () => {
-    const px = await proxyFor(connector('rotate', RW));
+    const px = await proxyFor(connectorFor(registry.url, { name: 'rotate', credentials: RW }));
     expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
     ts.resetCounts();
     expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
     expect(ts.counts.total).toBe(0); // cached
-    await px.server.setConnectors([connector('rotate', RO)]);
+    await px.server.setConnectors([connectorFor(registry.url, { name: 'rotate', credentials: RO })]);
     expect((await http(`${px.url}/v2/team/app/tags/list`)).status).toBe(200);
     expect(ts.requests.map((r) => r.user)).toEqual([RO.username]);
     // the new credentials are read-only: a push is now refused (valid credentials, action not allowed)
@@ -165,7 +163,7 @@ describe('secretless push and pull', () => {
   });
 
   it('uses OAuth2 POST when the token server takes it, and GET after a 404', async () => {
-    const viaPost = await proxyFor(connector('post', RW));
+    const viaPost = await proxyFor(connectorFor(registry.url, { name: 'post', credentials: RW }));
     ts.resetCounts();
     expect((await http(`${viaPost.url}/v2/team/app/tags/list`)).status).toBe(200);
     expect(ts.counts.post).toBeGreaterThan(0);
@@ -173,7 +171,7 @@ describe('secretless push and pull', () => {
 
     ts.settings.postEnabled = false;
     try {
-      const viaGet = await proxyFor(connector('get', RW));
+      const viaGet = await proxyFor(connectorFor(registry.url, { name: 'get', credentials: RW }));
       ts.resetCounts();
       expect((await http(`${viaGet.url}/v2/team/app/tags/list`)).status).toBe(200);
       expect((await http(`${viaGet.url}/v2/team/other/tags/list`)).status).toBe(404);
@@ -187,7 +185,7 @@ describe('secretless push and pull', () => {
 
 describe('refusals are clear', () => {
   it("a read-only connector's push fails with 403 DENIED naming the action it may not do", async () => {
-    const px = await proxyFor(connector('ro', RO));
+    const px = await proxyFor(connectorFor(registry.url, { name: 'ro', credentials: RO }));
     const res = await http(`${px.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
     expect(res.status).toBe(403);
     expect(ociCode(res)).toBe('DENIED');
@@ -207,7 +205,7 @@ describe('refusals are clear', () => {
   });
 
   it('wrong credentials fail with UNAUTHORIZED naming the token server, and nothing is cached', async () => {
-    const px = await proxyFor(connector('wrong', { username: RW.username, password: 'wrong-password-123' }));
+    const px = await proxyFor(connectorFor(registry.url, { name: 'wrong', credentials: { username: RW.username, password: 'wrong-password-123' } }));
     for (let i = 0; i < 2; i++) {
       const res = await http(`${px.url}/v2/team/app/manifests/v1`);
       expect(res.status).toBe(401);
@@ -219,7 +217,7 @@ describe('refusals are clear', () => {
   });
 
   it('an anonymous connector to a registry that grants anonymous nothing gets UNAUTHORIZED saying it has no Secret', async () => {
-    const px = await proxyFor(connector('anon'));
+    const px = await proxyFor(connectorFor(registry.url, { name: 'anon' }));
     const res = await http(`${px.url}/v2/team/app/manifests/v1`);
     expect(res.status).toBe(401);
     expect((res.json() as { errors: { message: string }[] }).errors[0]!.message).toContain('anonymous access (the connector has no Secret)');
@@ -228,7 +226,7 @@ describe('refusals are clear', () => {
 
 describe('token server failures', () => {
   it('down, garbage, empty token, slow: clear 502/504 naming the realm host; recovery; cached tokens still used', async () => {
-    const px = await proxyFor(connector('faults', RW), { upstream: { tokenTimeout: 500 } });
+    const px = await proxyFor(connectorFor(registry.url, { name: 'faults', credentials: RW }), { upstream: { tokenTimeout: 500 } });
     const cases: [Parameters<TokenServer['setMode']>[0], number, string][] = [
       ['down5xx', 502, `token server 127.0.0.1:${ts.port} answered 503`],
       ['garbage', 502, `token server 127.0.0.1:${ts.port} answered with a body that is not JSON`],
@@ -257,7 +255,7 @@ describe('token server failures', () => {
   it('refuses to send credentials to a token realm on a foreign host, unless the connector allows it', async () => {
     // The registry's realm is on 127.0.0.1; a connector that reaches the registry as "localhost"
     // sees a realm on another host.
-    const foreign = { ...connector('foreign', RW), upstreamOrigin: `http://localhost:${registry.port}` };
+    const foreign = connectorFor(registry.url, { name: 'foreign', credentials: RW, upstreamOrigin: `http://localhost:${registry.port}` });
     const px = await proxyFor(foreign);
     ts.resetCounts();
     const res = await http(`${px.url}/v2/team/app/tags/list`);
@@ -274,7 +272,7 @@ describe('Basic-auth registry', () => {
   it('pushes and pulls through a registry that takes Basic credentials (htpasswd)', async () => {
     const basic = await startRegistry({ extraConfig: basicAuthRegistryConfig({ [RW.username]: RW.password }), readyStatus: 401 });
     try {
-      const px = await proxyFor({ ...anonymousConnector(basic.url, 'basic'), credentials: RW });
+      const px = await proxyFor(connectorFor(basic.url, { name: 'basic', credentials: RW }));
       const image = makeImage('amd64', [30_000]);
       const src = writeLayout([image], 'b');
       cleanup.push(src.dir);
@@ -283,7 +281,7 @@ describe('Basic-auth registry', () => {
       const inspect = await sk(['inspect', '--tls-verify=false', `docker://${px.host}/team/basic:b`]);
       expect(inspect.code, inspect.stderr).toBe(0);
       expect(JSON.parse(inspect.stdout).Digest).toBe(image.manifestDigest);
-      const anon = await proxyFor(anonymousConnector(basic.url, 'basic-anon'));
+      const anon = await proxyFor(connectorFor(basic.url, { name: 'basic-anon' }));
       expect((await http(`${anon.url}/v2/team/basic/tags/list`)).status).toBe(401);
     } finally {
       await basic.stop();

@@ -5,7 +5,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/ports.ts';
+import { connectorDocument as connector } from '../helpers/config-files.ts';
+import { freePort, waitFor } from '../helpers/ports.ts';
 import { ROOT } from '../helpers/proxy.ts';
 
 const NODE = join(ROOT, 'scripts/node');
@@ -83,7 +84,6 @@ function expectOneLine(stderr: string, line: string): void {
   expect(stderr.split('\n')).toHaveLength(2);
 }
 
-const connector = (name: string, spec: string, meta = '') => `${API}\nkind: Connector\nmetadata:\n  name: ${name}\n${meta}spec:\n${spec}`;
 const good = (spec = '') => connector('r', `  connectorClassName: oci\n  address: https://r.example.com\n${spec}`);
 
 describe('cli: a bad config file stops start-up with one line on stderr', () => {
@@ -310,16 +310,16 @@ describe('cli: a good config', () => {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
     const killer = setTimeout(() => child.kill('SIGKILL'), 40_000);
     try {
-      const deadline = Date.now() + 15_000;
       let health: Response | undefined;
-      while (Date.now() < deadline && child.exitCode === null) {
-        try {
+      await waitFor(
+        'the proxy to answer /healthz',
+        async () => {
+          if (child.exitCode !== null) return true; // it exited: the expectation below says so
           health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+          return true;
+        },
+        15_000,
+      ).catch(() => undefined);
       expect(health, `proxy did not answer; stderr: ${stderr}`).toBeDefined();
       expect(health!.status).toBe(200);
       expect(await health!.json()).toEqual({ status: 'ok' });
@@ -402,37 +402,39 @@ describe('cli: access control and connector settings', () => {
     );
   const one = () => file('one.yaml', good());
 
-  it('--access static without any token', async () => {
-    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'static']);
+  // Each runs `--config <file> --listen <free port>` and the flags; `line` is told the config file's path.
+  const refused: [what: string, config: () => string, flags: () => string[], line: (config: string) => string][] = [
+    [
+      '--access static without any token',
+      one,
+      () => ['--access', 'static'],
+      (f) => `--access static: no access tokens: give --access-tokens <file> or put Secrets of type oci-connector-proxy/access-token in ${f}`,
+    ],
+    ['an unknown --access mode', one, () => ['--access', 'open'], () => '--access: must be one of none, static, kubernetes, got "open"'],
+    [
+      '--access-tokens while access is none',
+      one,
+      () => ['--access-tokens', tokens()],
+      () => '--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static',
+    ],
+    [
+      'a connector asking for kubernetes access without the Kubernetes source',
+      two,
+      () => ['--access', 'static', '--access-tokens', tokens()],
+      () => 'connector team/b: access mode "kubernetes" needs the Kubernetes source (--source kubernetes)',
+    ],
+    [
+      '--default-connector naming a connector that is not configured',
+      one,
+      () => ['--default-connector', 'default/zzz'],
+      (f) => `--default-connector: default/zzz is not in ${f} (have default/r)`,
+    ],
+  ];
+  it.each(refused)('%s', async (_what, config, flags, line) => {
+    const path = config();
+    const exit = await run(['--config', path, '--listen', `127.0.0.1:${await freePort()}`, ...flags()]);
     expect(exit.code).toBe(2);
-    expectOneLine(
-      exit.stderr,
-      `--access static: no access tokens: give --access-tokens <file> or put Secrets of type oci-connector-proxy/access-token in ${join(dir, 'one.yaml')}`,
-    );
-  });
-
-  it('an unknown --access mode', async () => {
-    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'open']);
-    expect(exit.code).toBe(2);
-    expectOneLine(exit.stderr, '--access: must be one of none, static, kubernetes, got "open"');
-  });
-
-  it('--access-tokens while access is none', async () => {
-    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--access-tokens', tokens()]);
-    expect(exit.code).toBe(2);
-    expectOneLine(exit.stderr, '--access-tokens: given, but --access is none and no connector sets spec.params[access]=static; add --access static');
-  });
-
-  it('a connector asking for kubernetes access without the Kubernetes source', async () => {
-    const exit = await run(['--config', two(), '--listen', `127.0.0.1:${await freePort()}`, '--access', 'static', '--access-tokens', tokens()]);
-    expect(exit.code).toBe(2);
-    expectOneLine(exit.stderr, 'connector team/b: access mode "kubernetes" needs the Kubernetes source (--source kubernetes)');
-  });
-
-  it('--default-connector naming a connector that is not configured', async () => {
-    const exit = await run(['--config', one(), '--listen', `127.0.0.1:${await freePort()}`, '--default-connector', 'default/zzz']);
-    expect(exit.code).toBe(2);
-    expectOneLine(exit.stderr, `--default-connector: default/zzz is not in ${join(dir, 'one.yaml')} (have default/r)`);
+    expectOneLine(exit.stderr, line(path));
   });
 
   it.each([
@@ -455,8 +457,7 @@ describe('cli: access control and connector settings', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('ACCESS CONTROL IS OFF') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the access-control warning', async () => out.includes('ACCESS CONTROL IS OFF'), 10_000).catch(() => undefined);
       const line = out.split('\n').find((l) => l.includes('ACCESS CONTROL IS OFF'));
       expect(line, out).toBeDefined();
       expect(JSON.parse(line!)).toMatchObject({ level: 40, connectors: ['default/r'] });

@@ -6,7 +6,7 @@
  * scanned for the connector's password and the tokens the token server issued.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,8 @@ import {
 } from '../helpers/fault-tools.ts';
 import { http, type Answer } from '../helpers/http.ts';
 import { waitFor } from '../helpers/ports.ts';
-import { anonymousConnector, type ProxyProcess, type RunningProxy, spawnProxy, startProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { inFlight, type ProxyProcess, type RunningProxy, spawnProxy, startProxy } from '../helpers/proxy.ts';
 import { type Registry, startRegistry } from '../helpers/registry.ts';
 import { startScriptedUpstream, type ScriptedUpstream } from '../helpers/scripted-upstream.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
@@ -77,6 +78,18 @@ async function spawnWith(connectors: { name: string; address: string }[], flags:
 }
 
 const portOf = (url: string): number => Number(new URL(url).port);
+
+/** The request lines a proxy process has logged so far. */
+const requestLines = (px: ProxyProcess): string[] =>
+  px
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"msg":"request"'));
+
+/** Resolves once the proxy process has logged `n` request lines: the requests before are over inside the proxy. */
+async function requestsLogged(px: ProxyProcess, n: number): Promise<void> {
+  await waitFor(`${n} request line(s) in the proxy output`, async () => requestLines(px).length >= n, 5_000);
+}
 
 /** A body of `size` bytes made of one repeated random MiB, and its digest. */
 function bigBlob(size: number): { chunk: Buffer; size: number; digest: string; stream: () => Readable } {
@@ -152,7 +165,7 @@ describe('an upstream registry killed in the middle of a blob GET', () => {
     stops.push(async () => rmSync(dir, { recursive: true, force: true }));
     let victim: Registry = await startRegistry({ dir });
     stops.push(() => stopRegistry(victim));
-    const px = await startProxy([anonymousConnector(victim.url, 'victim'), anonymousConnector(healthy.url, 'healthy')]);
+    const px = await startProxy([connectorFor(victim.url, { name: 'victim' }), connectorFor(healthy.url, { name: 'healthy' })]);
     stops.push(() => px.stop());
     exposure.watch(() => px.logs.join('\n'));
     const blob = bigBlob(64 * MiB);
@@ -214,7 +227,7 @@ describe('the log line of a transfer the upstream broke', () => {
       setTimeout(() => res.destroy(), 50);
     });
     stops.push(() => up.stop());
-    const px = await startProxy([anonymousConnector(up.url)]);
+    const px = await startProxy([connectorFor(up.url)]);
     stops.push(() => px.stop());
     exposure.watch(() => px.logs.join('\n'));
     const res = await request(`${px.url}/v2/a/blobs/${ANY_DIGEST}`, { bodyTimeout: 5_000 });
@@ -248,7 +261,8 @@ describe('upstreams that never answer, or trickle their headers', () => {
     );
     const pid = px.child.pid!;
     await expectHealthy(px.url);
-    await sleep(200);
+    // The baseline is taken once the proxy is done with that request (its line is logged).
+    await requestsLogged(px, 1);
     const upstreamSockets = (): number => tcpSockets(pid).filter((s) => s.remotePort === silent.port || s.remotePort === trickle.port).length;
     const before = { fds: fdCount(pid), upstream: upstreamSockets() };
 
@@ -414,7 +428,8 @@ describe('a storm of clients that abort', () => {
     const port = portOf(px.url);
     const prefix = '/v2/namespaces/default/connectors/storm';
     await expectHealthy(px.url);
-    await sleep(200);
+    // The baseline is taken once the proxy is done with that request (its line is logged).
+    await requestsLogged(px, 1);
     const upstreamSockets = (): number => tcpSockets(pid).filter((s) => s.remotePort === storm.port).length;
     const before = { fds: fdCount(pid), upstream: upstreamSockets() };
     const openAtUpstream = (): Promise<number> => new Promise((r) => storm.server.getConnections((_e, n) => r(n)));
@@ -473,11 +488,7 @@ describe('a storm of clients that abort', () => {
       },
       3_000,
     ).catch(() => undefined);
-    const incomplete = (): number =>
-      px
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('"msg":"request"') && l.includes('"complete":false')).length;
+    const incomplete = (): number => requestLines(px).filter((l) => l.includes('"complete":false')).length;
     await waitFor('a log line for every aborted request', async () => incomplete() >= 200, 5_000).catch(() => undefined);
     const aborted = incomplete();
     console.log(
@@ -500,7 +511,7 @@ describe('interrupted uploads', () => {
   let base: string;
   beforeAll(async () => {
     reg = await startRegistry();
-    px = await startProxy([anonymousConnector(reg.url, 'uploads'), anonymousConnector(healthy.url, 'healthy')]);
+    px = await startProxy([connectorFor(reg.url, { name: 'uploads' }), connectorFor(healthy.url, { name: 'healthy' })]);
     base = `${px.url}/v2/namespaces/default/connectors/uploads`;
     exposure.watch(() => px.logs.join('\n'));
   });
@@ -539,7 +550,19 @@ describe('interrupted uploads', () => {
     expect(await digestOf(res.body)).toEqual({ bytes: blob.length, digest: sha256(blob) });
   }
 
-  /** Sends a PATCH's head and `sent` bytes of its body on a raw connection, then drops the connection. */
+  /** Bytes the registry's upload session at `location` holds (distribution's filesystem layout). */
+  function sessionBytes(location: string): number {
+    const [, repository, id] = /\/connectors\/uploads\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(new URL(location).pathname) ?? [];
+    if (!repository || !id) throw new Error(`not an upload location: ${location}`);
+    const data = join(reg.dir, 'data', 'docker', 'registry', 'v2', 'repositories', repository, '_uploads', id, 'data');
+    return existsSync(data) ? statSync(data).size : 0;
+  }
+
+  /**
+   * Sends a PATCH's head and `sent` bytes of its body on a raw connection, then drops the
+   * connection: once the proxy is forwarding the PATCH (and, when `sent` > 0, bytes of it have
+   * reached the registry's session); returns once the proxy has let go of the broken request.
+   */
   async function brokenPatch(location: string, declared: number, offset: number, sent: number): Promise<void> {
     const u = new URL(location);
     const s = connect(Number(u.port), u.hostname);
@@ -549,9 +572,10 @@ describe('interrupted uploads', () => {
         `Content-Range: ${offset}-${offset + declared - 1}\r\nContent-Length: ${declared}\r\n\r\n`,
     );
     if (sent > 0) s.write(randomBytes(sent));
-    await sleep(250);
+    await waitFor('the proxy to be serving the PATCH', async () => (await inFlight(px, 'default/uploads')) === 1, 5_000);
+    if (sent > 0) await waitFor('bytes of the PATCH to reach the registry', async () => sessionBytes(location) > offset, 5_000);
     s.destroy();
-    await sleep(250);
+    await waitFor('the proxy to let go of the broken PATCH', async () => (await inFlight(px, 'default/uploads')) === 0, 5_000);
   }
 
   it('an upload whose connection breaks after a chunk resumes from the status endpoint: continue at Range, byte-identical', async () => {
@@ -649,7 +673,7 @@ describe('a token server that is down, slow or answers garbage', () => {
     const realmHost = `127.0.0.1:${relay.port}`;
     const reg = await startRegistry({ extraConfig: ts.registryConfig({ realm: `${relay.url}/token` }), readyStatus: 401 });
     stops.push(() => reg.stop());
-    const px = await startProxy([{ ...anonymousConnector(reg.url, 'secure'), credentials: USER }, anonymousConnector(healthy.url, 'healthy')], {
+    const px = await startProxy([connectorFor(reg.url, { name: 'secure', credentials: USER }), connectorFor(healthy.url, { name: 'healthy' })], {
       upstream: { tokenTimeout: 500 },
     });
     stops.push(() => px.stop());
@@ -738,25 +762,43 @@ describe('SIGTERM while transfers run', () => {
   /** Starts a download and an upload (about 1.2 s each), sends SIGTERM once both are under way. */
   async function transfersThenTerm(px: ProxyProcess, agent: Agent, headers: Record<string, string>) {
     const seenBefore = term.seen.length;
-    const download = request(`${px.url}${prefix}/app/blobs/${ANY_DIGEST}`, { dispatcher: agent, headers }).then(async (r) => ({
-      status: r.statusCode,
-      bytes: (await r.body.arrayBuffer()).byteLength,
-      at: Date.now(),
-    }));
+    const settled = { download: false, upload: false };
+    const download = request(`${px.url}${prefix}/app/blobs/${ANY_DIGEST}`, { dispatcher: agent, headers })
+      .then(async (r) => ({
+        status: r.statusCode,
+        bytes: (await r.body.arrayBuffer()).byteLength,
+        at: Date.now(),
+      }))
+      .finally(() => (settled.download = true));
     const upload = request(`${px.url}${prefix}/app/blobs/uploads/u-1`, {
       method: 'PATCH',
       dispatcher: agent,
       headers: { ...headers, 'content-type': 'application/octet-stream' },
       body: Readable.from(slowBody()),
-    }).then(async (r) => {
-      await r.body.dump();
-      return { status: r.statusCode, at: Date.now() };
-    });
+    })
+      .then(async (r) => {
+        await r.body.dump();
+        return { status: r.statusCode, at: Date.now() };
+      })
+      .finally(() => (settled.upload = true));
     await waitFor('both transfers to reach the upstream', async () => term.seen.length >= seenBefore + 2, 5_000);
     const exit = new Promise<{ code: number | null; at: number }>((r) => px.child.once('exit', (code) => r({ code, at: Date.now() })));
     const termAt = Date.now();
     px.child.kill('SIGTERM');
-    return { download, upload, exit, termAt };
+    return { download, upload, exit, termAt, settled };
+  }
+
+  /** Time the proxy has after SIGTERM to stop accepting connections. */
+  const LISTENER_CLOSE_MS = 150;
+
+  /** Tries to connect until refused, the last try `LISTENER_CLOSE_MS` after `from`; the last result. */
+  async function refusedAfter(port: number, from: number): Promise<string> {
+    for (;;) {
+      const result = await tryConnect(port);
+      const left = from + LISTENER_CLOSE_MS - Date.now();
+      if (result === 'ECONNREFUSED' || left <= 0) return result;
+      await sleep(Math.min(25, left));
+    }
   }
 
   /** Resolves with the connection error code (ECONNREFUSED) or 'connected'. */
@@ -776,8 +818,8 @@ describe('SIGTERM while transfers run', () => {
     const agent = new Agent();
     stops.push(() => agent.close());
     const run = await transfersThenTerm(px, agent, { connection: 'close' });
-    await sleep(150);
-    expect(await tryConnect(portOf(px.url))).toBe('ECONNREFUSED');
+    expect(await refusedAfter(portOf(px.url), run.termAt)).toBe('ECONNREFUSED');
+    expect(run.settled, 'new connections are refused while the transfers are still running').toEqual({ download: false, upload: false });
     const [download, upload, exit] = await Promise.all([run.download, run.upload, run.exit]);
     expect(download).toMatchObject({ status: 200, bytes: 2 * MiB });
     expect(upload.status).toBe(202);
@@ -789,34 +831,32 @@ describe('SIGTERM while transfers run', () => {
     expect(exit.at - run.termAt).toBeLessThan(5_000);
   });
 
-  let keptAlive: { code: number | null; afterTransfersMs: number; afterSignalMs: number } | undefined;
-
+  // Node closes idle keep-alive connections once, when close() starts; a kept-alive client
+  // connection busy at that moment must still be closed once its response is done (the close in
+  // src/server.ts keeps closing connections as they go idle). Otherwise close() waits out the
+  // keep-alive timeout, and the process the whole grace period, exiting 1 ("shutdown grace
+  // period over") with nothing in flight.
   it('with keep-alive clients (docker, containerd, skopeo): transfers finish and the process exits', async () => {
     const px = await spawnWith([{ name: 'term', address: term.url }], ['--shutdown-grace', '2500']);
     const agent = new Agent();
     stops.push(() => agent.close());
     const run = await transfersThenTerm(px, agent, {});
-    await sleep(150);
-    expect(await tryConnect(portOf(px.url))).toBe('ECONNREFUSED');
+    expect(await refusedAfter(portOf(px.url), run.termAt)).toBe('ECONNREFUSED');
+    expect(run.settled, 'new connections are refused while the transfers are still running').toEqual({ download: false, upload: false });
     const [download, upload, exit] = await Promise.all([run.download, run.upload, run.exit]);
     expect(download).toMatchObject({ status: 200, bytes: 2 * MiB });
     expect(upload.status).toBe(202);
     const done = Math.max(download.at, upload.at);
-    keptAlive = { code: exit.code, afterTransfersMs: exit.at - done, afterSignalMs: exit.at - run.termAt };
     console.log(`SIGTERM (keep-alive clients): transfers done ${done - run.termAt} ms after the signal; exit ${exit.code} after ${exit.at - run.termAt} ms (grace 2500 ms)`);
     expect(exit.at - run.termAt).toBeLessThan(3_500);
+    expect(exit.code, 'with keep-alive clients, exits 0 as soon as the in-flight transfers are done, not at the end of the grace period').toBe(0);
+    expect(exit.at - done, 'with keep-alive clients, exits as soon as the in-flight transfers are done, not at the end of the grace period').toBeLessThan(1_000);
   });
 
-  // BUG (src/server.ts buildServer: Fastify forceCloseConnections 'idle'; src/cli.ts stop()): the
-  // idle connections are closed once, when close() starts. A kept-alive client connection that
-  // is busy at that moment stays open after its response (keepAliveTimeout 75 s), so
-  // server.close() never resolves: the process waits out the whole grace period and exits 1
-  // ("shutdown grace period over: exiting with requests still in flight") with nothing in flight.
-  it('with keep-alive clients, exits 0 as soon as the in-flight transfers are done, not at the end of the grace period', () => {
-    expect(keptAlive).toBeDefined();
-    expect(keptAlive!.code).toBe(0);
-    expect(keptAlive!.afterTransfersMs).toBeLessThan(1_000);
-  });
+  /** How long after the first signal the process must still be running, finishing a download that never ends. */
+  const STILL_DRAINING_MS = 400;
+  /** How long the test waits for an exit after the second signal (code -1 when there is none). */
+  const SECOND_SIGNAL_EXIT_MS = 3_000;
 
   it('a second signal exits at once, with a non-zero code', async () => {
     const px = await spawnWith([{ name: 'term', address: term.url }], ['--shutdown-grace', '20000']);
@@ -824,12 +864,16 @@ describe('SIGTERM while transfers run', () => {
     expect(res.statusCode).toBe(200);
     res.body.on('error', () => {}).resume();
     const exit = new Promise<{ code: number | null; at: number }>((r) => px.child.once('exit', (code) => r({ code, at: Date.now() })));
+    const first = Date.now();
     px.child.kill('SIGTERM');
-    await sleep(400);
-    expect(px.child.exitCode).toBeNull(); // still finishing the endless download
+    // The first signal was taken (the proxy says it is shutting down), and STILL_DRAINING_MS
+    // after it the process is still finishing the endless download.
+    await waitFor('the proxy to take the first signal', async () => px.output().includes('"msg":"shutting down'), 5_000);
+    await sleep(Math.max(0, first + STILL_DRAINING_MS - Date.now()));
+    expect(px.child.exitCode, `still running ${STILL_DRAINING_MS} ms after the first signal`).toBeNull();
     const second = Date.now();
     px.child.kill('SIGTERM');
-    const { code, at } = await Promise.race([exit, sleep(3_000).then(() => ({ code: -1, at: Date.now() }))]);
+    const { code, at } = await Promise.race([exit, sleep(SECOND_SIGNAL_EXIT_MS).then(() => ({ code: -1, at: Date.now() }))]);
     console.log(`second SIGTERM: exit ${code} after ${at - second} ms`);
     expect(code).not.toBe(0);
     expect(code).not.toBe(-1);

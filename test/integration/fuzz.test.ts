@@ -18,7 +18,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestProblem, nameProblem, tagProblem } from '../../src/distribution/names.ts';
 import { Exposure, header, isOciErrorBody, jsonOf, type RawAnswer, rawExchange } from '../helpers/fault-tools.ts';
-import { anonymousConnector, type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { startScriptedUpstream, type ScriptedUpstream } from '../helpers/scripted-upstream.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 
@@ -53,10 +54,7 @@ beforeAll(async () => {
     });
   }, false);
   proxy = await startProxy(
-    [
-      { ...anonymousConnector(upstream.url, 'upstream'), credentials: USER },
-      { ...anonymousConnector(upstream.url, 'other', 'team'), credentials: USER },
-    ],
+    [connectorFor(upstream.url, { name: 'upstream', credentials: USER }), connectorFor(upstream.url, { name: 'other', namespace: 'team', credentials: USER })],
     { defaultConnector: 'default/upstream', manifestMaxBytes: MANIFEST_MAX },
   );
   exposure.watch(() => proxy.logs.join('\n'));
@@ -423,13 +421,11 @@ describe('fuzzing the front door', () => {
     expect(cases).toBe(RUNS);
   }, 60_000);
 
-  // BUG (src/server.ts buildServer): a request path with a malformed percent-encoding ('%zz', a
-  // lone '%', '%2', or bytes that are not UTF-8 such as '%bb') never reaches the forwarder:
-  // Fastify's router fails to decode it and answers 400 FST_ERR_BAD_URL with its own body
-  // {"error":"Bad Request","code":"FST_ERR_BAD_URL",...}, where the README promises 404
-  // UNSUPPORTED as an OCI error body for any percent-encoding. Repro:
-  //   printf 'GET /v2/a%%zz/manifests/x HTTP/1.1\r\nHost: x\r\n\r\n' | nc 127.0.0.1 5000
-  // Nothing is forwarded either way (checked here too).
+  // A request path with a malformed percent-encoding ('%zz', a lone '%', '%2', or bytes that are
+  // not UTF-8 such as '%bb') is never forwarded, and its answer is an OCI error body (404
+  // UNSUPPORTED on the API, as the README promises for any percent-encoding), not the 400 body of
+  // Fastify's router (FST_ERR_BAD_URL): src/distribution/route.ts refuses such API paths, and
+  // src/http/app.ts answers the ones Fastify cannot decode.
   it('paths with malformed percent-encodings are answered with OCI error bodies, 404 UNSUPPORTED on the API (60 cases)', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -9,10 +9,10 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessControl, hashToken } from '../../src/access/control.ts';
-import type { Connector } from '../../src/connectors/model.ts';
 import { Exposure, header, isOciErrorBody, jsonOf, ociCodeOf, type RawAnswer, rawExchange } from '../helpers/fault-tools.ts';
-import { http } from '../helpers/http.ts';
-import { anonymousConnector, type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import { basic, http } from '../helpers/http.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { type Registry, startRegistry } from '../helpers/registry.ts';
 import { startScriptedUpstream, type ScriptedUpstream } from '../helpers/scripted-upstream.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
@@ -26,7 +26,6 @@ const STORAGE_BODY = 'bytes-from-storage';
 const MANIFEST_MAX = 1024;
 
 const exposure = new Exposure();
-const basic = (token: string, user = 'anyone'): string => `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
 
 /** A server on a foreign host (127.0.0.2) that records every connection and request. */
 interface Recorder {
@@ -67,10 +66,6 @@ let relearnForeign = false;
 let px: RunningProxy; // access none
 let acl: RunningProxy; // static access
 const portOf = (p: RunningProxy): number => Number(p.host.split(':')[1]);
-
-function connector(up: ScriptedUpstream, name: string, extra: Partial<Connector> = {}, namespace = 'default'): Connector {
-  return { ...anonymousConnector(up.url, name, namespace), ...extra };
-}
 
 const ok = (res: import('node:http').ServerResponse): void => void res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' }).end('{}');
 
@@ -132,16 +127,16 @@ beforeAll(async () => {
 
   px = await startProxy(
     [
-      connector(openUp, 'open'),
-      connector(redirUp, 'follow', { credentials: USER }),
-      connector(redirUp, 'pass', { credentials: USER, params: { redirects: 'pass' } }),
-      connector(foreignUp, 'foreign', { credentials: USER }),
-      connector(foreignUp, 'foreign-anon'),
-      connector(relearnUp, 'relearn', { credentials: USER }),
+      connectorFor(openUp.url, { name: 'open' }),
+      connectorFor(redirUp.url, { name: 'follow', credentials: USER }),
+      connectorFor(redirUp.url, { name: 'pass', credentials: USER, params: { redirects: 'pass' } }),
+      connectorFor(foreignUp.url, { name: 'foreign', credentials: USER }),
+      connectorFor(foreignUp.url, { name: 'foreign-anon' }),
+      connectorFor(relearnUp.url, { name: 'relearn', credentials: USER }),
     ],
     { defaultConnector: 'default/open', manifestMaxBytes: MANIFEST_MAX },
   );
-  acl = await startProxy([connector(openUp, 'open'), connector(secureUp, 'secure', { credentials: USER }, 'team-a')], {
+  acl = await startProxy([connectorFor(openUp.url, { name: 'open' }), connectorFor(secureUp.url, { name: 'secure', namespace: 'team-a', credentials: USER })], {
     defaultConnector: 'default/open',
     access: new AccessControl({
       mode: 'static',
@@ -188,12 +183,11 @@ describe('oversized and malformed input', () => {
     expect((await get(px, '/healthz'))?.status).toBe(200);
   });
 
-  // BUG (src/server.ts buildServer): errors the HTTP layer answers before the forwarder runs come
-  // from Fastify's default clientError handler and Node itself, not as OCI error bodies as the
-  // README promises for every error the proxy answers: 431 and 400 have
-  // {"error":"...","message":"...","statusCode":N}; a request without Host gets 400 with an
-  // empty body; `Expect: <anything but 100-continue>` gets Node's 417 with an empty body.
-  // Fix: a clientError handler (and a checkExpectation listener) that write RegistryError bodies.
+  // Requests refused before they are routed (headers over the limit, a malformed request line, no
+  // Host, an Expect other than 100-continue) get OCI error bodies like every other error the
+  // proxy answers, never the bodies of Fastify's default clientError handler or Node's empty
+  // ones: src/http/app.ts writes them (a clientError handler, a checkExpectation listener), and
+  // the forwarder (src/proxy/forward.ts) refuses a request without Host itself.
   it('those errors (431, a malformed request line, no Host, an unknown Expect) are OCI error bodies too', async () => {
     const cases = [
       `GET /v2/app/manifests/v1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'x'.repeat(20_000)}\r\nConnection: close\r\n\r\n`,
@@ -239,7 +233,7 @@ describe('oversized and malformed input', () => {
     let toRegistry: RunningProxy;
     beforeAll(async () => {
       registry = await startRegistry();
-      toRegistry = await startProxy([anonymousConnector(registry.url)]);
+      toRegistry = await startProxy([connectorFor(registry.url)]);
       exposure.watch(() => toRegistry.logs.join('\n'));
     });
     afterAll(async () => {
@@ -414,36 +408,40 @@ describe('nothing reaches a host that is not a configured upstream or its truste
 describe('static access control cannot be bypassed', () => {
   const secure = '/v2/namespaces/team-a/connectors/secure';
   const attempts: [string, string, Record<string, string>][] = [
-    ['an encoded slash in the prefix', '/v2/namespaces/team-a%2Fconnectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['an encoded slash after the prefix', `${secure}%2Fapp/manifests/v1`, { authorization: basic(TOKEN_OPEN) }],
-    ['encoded letters in the namespace', '/v2/namespaces/%74eam-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['dot segments', '/v2/namespaces/./connectors/../namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['dot segments out of the open connector', '/v2/namespaces/default/connectors/open/../../team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['an encoded dot segment', '/v2/namespaces/default/connectors/open/%2e%2e/%2e%2e/team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['upper case', '/v2/namespaces/TEAM-A/connectors/SECURE/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['mixed case', '/v2/namespaces/team-a/connectors/Secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['an upper-case V2', '/V2/namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['a doubled slash', '//v2/namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['a backslash', '/v2/namespaces\\team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['a token for the other connector', `${secure}/app/manifests/v1`, { authorization: basic(TOKEN_OPEN) }],
+    ['an encoded slash in the prefix', '/v2/namespaces/team-a%2Fconnectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['an encoded slash after the prefix', `${secure}%2Fapp/manifests/v1`, { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['encoded letters in the namespace', '/v2/namespaces/%74eam-a/connectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['dot segments', '/v2/namespaces/./connectors/../namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    [
+      'dot segments out of the open connector',
+      '/v2/namespaces/default/connectors/open/../../team-a/connectors/secure/app/manifests/v1',
+      { authorization: basic('anyone', TOKEN_OPEN) },
+    ],
+    ['an encoded dot segment', '/v2/namespaces/default/connectors/open/%2e%2e/%2e%2e/team-a/connectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['upper case', '/v2/namespaces/TEAM-A/connectors/SECURE/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['mixed case', '/v2/namespaces/team-a/connectors/Secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['an upper-case V2', '/V2/namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['a doubled slash', '//v2/namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['a backslash', '/v2/namespaces\\team-a/connectors/secure/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['a token for the other connector', `${secure}/app/manifests/v1`, { authorization: basic('anyone', TOKEN_OPEN) }],
     ['a token for the other connector, as Bearer', `${secure}/app/manifests/v1`, { authorization: `Bearer ${TOKEN_OPEN}` }],
-    ['a token for the other connector, on the catalog', `${secure}/_catalog`, { authorization: basic(TOKEN_OPEN) }],
+    ['a token for the other connector, on the catalog', `${secure}/_catalog`, { authorization: basic('anyone', TOKEN_OPEN) }],
     ['no token at all', `${secure}/app/manifests/v1`, {}],
-    ['the token as the Basic username, empty password', `${secure}/app/manifests/v1`, { authorization: `Basic ${Buffer.from(`${TOKEN_SECURE}:`).toString('base64')}` }],
-    ['the token as the Basic username, another password', `${secure}/app/manifests/v1`, { authorization: `Basic ${Buffer.from(`${TOKEN_SECURE}:x`).toString('base64')}` }],
+    ['the token as the Basic username, empty password', `${secure}/app/manifests/v1`, { authorization: basic(TOKEN_SECURE, '') }],
+    ['the token as the Basic username, another password', `${secure}/app/manifests/v1`, { authorization: basic(TOKEN_SECURE, 'x') }],
     ['the token with no colon at all', `${secure}/app/manifests/v1`, { authorization: `Basic ${Buffer.from(TOKEN_SECURE).toString('base64')}` }],
     ['Bearer with trailing garbage', `${secure}/app/manifests/v1`, { authorization: `Bearer ${TOKEN_SECURE} x` }],
     ['another scheme', `${secure}/app/manifests/v1`, { authorization: `Token ${TOKEN_SECURE}` }],
     ['the token in the query', `${secure}/app/manifests/v1?access_token=${TOKEN_SECURE}`, {}],
-    ['the host name of the secure connector', '/v2/app/manifests/v1', { host: 'c-secure.team-a', authorization: basic(TOKEN_OPEN) }],
-    ['its host name in upper case', '/v2/app/manifests/v1', { host: 'C-SECURE.TEAM-A.SVC.CLUSTER.LOCAL:5000', authorization: basic(TOKEN_OPEN) }],
-    ['the open host name with the secure path', `${secure}/app/manifests/v1`, { host: 'c-open.default', authorization: basic(TOKEN_OPEN) }],
+    ['the host name of the secure connector', '/v2/app/manifests/v1', { host: 'c-secure.team-a', authorization: basic('anyone', TOKEN_OPEN) }],
+    ['its host name in upper case', '/v2/app/manifests/v1', { host: 'C-SECURE.TEAM-A.SVC.CLUSTER.LOCAL:5000', authorization: basic('anyone', TOKEN_OPEN) }],
+    ['the open host name with the secure path', `${secure}/app/manifests/v1`, { host: 'c-open.default', authorization: basic('anyone', TOKEN_OPEN) }],
     ['X-Forwarded-Host naming the secure connector', '/v2/app/manifests/v1', { 'x-forwarded-host': 'c-secure.team-a' }],
-    ['an absolute-form target on the secure host', 'http://c-secure.team-a/v2/app/manifests/v1', { authorization: basic(TOKEN_OPEN) }],
-    ['its management view', '/connectors/team-a/secure', { authorization: basic(TOKEN_OPEN) }],
-    ['its configuration file', '/connectors/team-a/secure/configurations/config.json', { authorization: basic(TOKEN_OPEN) }],
-    ['its configuration file, name percent-encoded', '/connectors/team-a/%73ecure/configurations/config.json', { authorization: basic(TOKEN_OPEN) }],
-    ['its configuration file, upper case', '/connectors/TEAM-A/SECURE/configurations/config.json', { authorization: basic(TOKEN_OPEN) }],
+    ['an absolute-form target on the secure host', 'http://c-secure.team-a/v2/app/manifests/v1', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['its management view', '/connectors/team-a/secure', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['its configuration file', '/connectors/team-a/secure/configurations/config.json', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['its configuration file, name percent-encoded', '/connectors/team-a/%73ecure/configurations/config.json', { authorization: basic('anyone', TOKEN_OPEN) }],
+    ['its configuration file, upper case', '/connectors/TEAM-A/SECURE/configurations/config.json', { authorization: basic('anyone', TOKEN_OPEN) }],
   ];
 
   it.each(attempts)('%s: refused, and the secure upstream sees nothing', async (_what, path, headers) => {
@@ -460,30 +458,29 @@ describe('static access control cannot be bypassed', () => {
   it('host names of the open connector (and unknown ones) with the open token reach only the open upstream', async () => {
     for (const host of ['c-open.default', 'c-secure.team-a.', 'c-secure.team-a.svc.cluster.local.evil', `127.0.0.1:${secureUp.port}`]) {
       const before = { open: openUp.seen.length, secure: secureUp.seen.length };
-      const a = await get(acl, '/v2/app/manifests/v1', { host, authorization: basic(TOKEN_OPEN) });
+      const a = await get(acl, '/v2/app/manifests/v1', { host, authorization: basic('anyone', TOKEN_OPEN) });
       expect([host, a?.status]).toEqual([host, 200]);
       expect(openUp.seen.length).toBe(before.open + 1);
       expect(secureUp.seen.length).toBe(before.secure);
     }
   });
 
-  it('duplicate Authorization headers are 401 even when both are valid, in any order or case', async () => {
-    for (const [n1, v1, n2, v2] of [
-      ['Authorization', basic(TOKEN_SECURE), 'authorization', basic(TOKEN_OPEN)],
-      ['authorization', basic(TOKEN_OPEN), 'Authorization', basic(TOKEN_SECURE)],
-      ['Authorization', `Bearer ${TOKEN_SECURE}`, 'AUTHORIZATION', `Bearer ${TOKEN_SECURE}`],
-      ['Authorization', 'Basic Og==', 'Authorization', basic(TOKEN_SECURE)],
-    ] as const) {
-      const before = secureUp.seen.length;
-      const a = await raw(acl, `GET /v2/namespaces/team-a/connectors/secure/app/manifests/v1 HTTP/1.1\r\nHost: x\r\n${n1}: ${v1}\r\n${n2}: ${v2}\r\nConnection: close\r\n\r\n`);
-      expect(a?.status).toBe(401);
-      expect(a!.body.toString()).toContain('more than one Authorization header');
-      expect(secureUp.seen.length).toBe(before);
-    }
+  const duplicates: [what: string, n1: string, v1: string, n2: string, v2: string][] = [
+    ['the secure token, then the open one', 'Authorization', basic('anyone', TOKEN_SECURE), 'authorization', basic('anyone', TOKEN_OPEN)],
+    ['the open token, then the secure one', 'authorization', basic('anyone', TOKEN_OPEN), 'Authorization', basic('anyone', TOKEN_SECURE)],
+    ['the same Bearer token twice', 'Authorization', `Bearer ${TOKEN_SECURE}`, 'AUTHORIZATION', `Bearer ${TOKEN_SECURE}`],
+    ['an empty Basic pair, then the secure token', 'Authorization', 'Basic Og==', 'Authorization', basic('anyone', TOKEN_SECURE)],
+  ];
+  it.each(duplicates)('duplicate Authorization headers are 401 even when both are valid, in any order or case: %s', async (_what, n1, v1, n2, v2) => {
+    const before = secureUp.seen.length;
+    const a = await raw(acl, `GET /v2/namespaces/team-a/connectors/secure/app/manifests/v1 HTTP/1.1\r\nHost: x\r\n${n1}: ${v1}\r\n${n2}: ${v2}\r\nConnection: close\r\n\r\n`);
+    expect(a?.status).toBe(401);
+    expect(a!.body.toString()).toContain('more than one Authorization header');
+    expect(secureUp.seen.length).toBe(before);
   });
 
   it('the right token gets through, and the upstream sees the connector credentials, never the proxy token', async () => {
-    const a = await get(acl, '/v2/namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic(TOKEN_SECURE, 'ci') });
+    const a = await get(acl, '/v2/namespaces/team-a/connectors/secure/app/manifests/v1', { authorization: basic('ci', TOKEN_SECURE) });
     expect(a?.status).toBe(200);
     const seen = secureUp.seen.filter((s) => s.url === '/v2/app/manifests/v1');
     expect(seen.length).toBeGreaterThan(0);
@@ -493,7 +490,7 @@ describe('static access control cannot be bypassed', () => {
     }
     // The secure connector's configuration file holds the caller's own token, never another one
     // or the upstream password (it is not added to the scan, since it must hold the caller's token).
-    const file = await get(acl, '/connectors/team-a/secure/configurations/config.json', { authorization: basic(TOKEN_SECURE, 'ci') });
+    const file = await get(acl, '/connectors/team-a/secure/configurations/config.json', { authorization: basic('ci', TOKEN_SECURE) });
     expect(file?.status).toBe(200);
     expect(file!.body.toString()).toContain(Buffer.from(`ci:${TOKEN_SECURE}`).toString('base64'));
     expect(file!.body.toString()).not.toContain(TOKEN_OPEN);

@@ -280,7 +280,7 @@ describe('memory stays bounded', () => {
       expect((lists[0]!.json() as { name: string }).name).toBe('namespaces/default/connectors/upstream/big/list');
       expect(peak - before).toBeLessThan(100 * MiB);
       // Nothing parses a list on the event loop: it never stops for long (it did for 2-5 s).
-      expect(lag).toBeLessThan(250);
+      expect(lag).toBeLessThan(500);
     } finally {
       await listProxy.stop();
       upstream.closeAllConnections();

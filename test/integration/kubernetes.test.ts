@@ -15,7 +15,7 @@ import { KubernetesController } from '../../src/sources/kubernetes/controller.ts
 import { LeaderElector } from '../../src/sources/kubernetes/lease.ts';
 import { KubernetesReviewer } from '../../src/sources/kubernetes/reviewer.ts';
 import { type FakeKube, type KubeObject, startFakeKube } from '../helpers/fake-kube.ts';
-import { http, ociCode } from '../helpers/http.ts';
+import { basic, http, ociCode } from '../helpers/http.ts';
 import { makeImage, writeLayout } from '../helpers/oci.ts';
 import { spawnProxy, startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
@@ -29,6 +29,10 @@ const MT = 'application/vnd.oci.image.manifest.v1+json';
 const PROXY_SERVICE = 'oci-connector-proxy.infra.svc.cluster.local';
 const SA_TOKEN = 'sa-token-builder-0123456789';
 const OTHER_TOKEN = 'sa-token-stranger-0123456789';
+/** How long a settled controller is watched for a status or Service write it should not make. */
+const QUIET_MS = 500;
+/** How long a controller that does not lead is watched for a write it should not make. */
+const FOLLOWER_QUIET_MS = 300;
 
 let fake: FakeKube;
 let kc: KubeConfig;
@@ -189,9 +193,11 @@ describe('connectors from the cluster', () => {
   it('no write storm: once settled, nothing is written again without a change', async () => {
     await waitFor('settled', async () => cond('default', 'open', 'Ready')?.status === 'True' && cond('team-a', 'secure', 'Ready')?.status === 'True');
     const before = { writes: statusWrites(), services: fake.requests.filter((r) => r.path.includes('/services')).length };
+    // Both syncs are done (requestSync resolves once what it asked for is written); then nothing
+    // more may be written for QUIET_MS.
     await controller.requestSync();
     await controller.requestSync();
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, QUIET_MS));
     expect(statusWrites()).toBe(before.writes);
     expect(fake.requests.filter((r) => r.path.includes('/services')).length).toBe(before.services);
   });
@@ -200,7 +206,9 @@ describe('connectors from the cluster', () => {
     await waitFor('secure Ready', async () => cond('team-a', 'secure', 'AuthReady')?.status === 'True');
     const liveBefore = cond('team-a', 'secure', 'LivenessReady')!.lastTransitionTime;
     const authBefore = cond('team-a', 'secure', 'AuthReady')!.lastTransitionTime;
-    await new Promise((r) => setTimeout(r, 20)); // transition times have ms resolution
+    // Transition times have ms resolution: let the clock move past the one they were read at.
+    const readAt = Date.now();
+    await waitFor('the clock to move on', async () => Date.now() > readAt, 1_000);
     fake.put(secret('team-a', 'creds', 'wrong-password'));
     await waitFor('AuthReady False', async () => cond('team-a', 'secure', 'AuthReady')?.status === 'False', 20_000);
     expect(cond('team-a', 'secure', 'AuthReady')).toMatchObject({ reason: 'AuthenticationFailed' });
@@ -308,7 +316,7 @@ describe('access control: kubernetes', () => {
         http(`${p.url}/v2/namespaces/${ns}/connectors/${name}/team/app/manifests/v1`, { headers: { accept: MT, ...(auth ? { authorization: auth } : {}) } });
       const before = reviews();
       expect((await get('team-a', 'secure', `Bearer ${SA_TOKEN}`)).status).toBe(200);
-      expect((await get('team-a', 'secure', `Basic ${Buffer.from(`x:${SA_TOKEN}`).toString('base64')}`)).status).toBe(200);
+      expect((await get('team-a', 'secure', basic('x', SA_TOKEN))).status).toBe(200);
       expect(reviews()).toBe(before + 1); // the second one came from the cache
       const denied = await get('team-a', 'secure', `Bearer ${OTHER_TOKEN}`);
       expect(denied.status).toBe(403);
@@ -387,8 +395,9 @@ describe('leader election', () => {
       fake.put(connector('team-b', 'followed', open.url));
       await c.start();
       await waitFor('served by the follower too', async () => p.server.connectors().clients.has('team-b/followed'));
+      // A sync has run; then the follower may write nothing for FOLLOWER_QUIET_MS.
       await c.requestSync();
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, FOLLOWER_QUIET_MS));
       expect(follower.isLeader()).toBe(false);
       expect(statusOf('team-b', 'followed')).toBeUndefined();
       expect(fake.get('v1', 'Service', 'team-b', 'c-followed')).toBeUndefined();

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http } from '../helpers/http.ts';
 import { makeImage, sha256, writeLayout } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { waitFor } from '../helpers/ports.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
@@ -35,7 +36,7 @@ const sum = (s: { value: number }[]): number => s.reduce((a, b) => a + b.value, 
 beforeAll(async () => {
   ts = await startTokenServer({ users: { [USER.username]: { password: USER.password, rights: () => ['*'] } } });
   registry = await startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 });
-  proxy = await startProxy([{ ...anonymousConnector(registry.url, 'secure', 'team-a'), credentials: USER, healthRepository: 'team/app' }], {
+  proxy = await startProxy([connectorFor(registry.url, { name: 'secure', namespace: 'team-a', credentials: USER, healthRepository: 'team/app' })], {
     health: { intervalMs: 0, timeoutMs: 5_000 },
   });
 });

@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MT, makeImage, sha256, writeLayout, type Image } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { run, skopeo, type RunResult } from '../helpers/tools.ts';
@@ -148,7 +149,7 @@ function tarFiles(archive: Buffer): Map<string, Buffer> {
 beforeAll(async () => {
   ts = await startTokenServer({ users: { [RW.username]: { password: RW.password, rights: () => ['*'] } } });
   registry = await startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 });
-  proxy = await startProxy([{ ...anonymousConnector(registry.url), credentials: { username: RW.username, password: RW.password } }]);
+  proxy = await startProxy([connectorFor(registry.url, { credentials: { username: RW.username, password: RW.password } })]);
   makeSandbox();
   const probe = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', MASK_SCRIPT, 'sh', 'true'], 10_000, env);
   masked = probe.code === 0;

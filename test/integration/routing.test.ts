@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { http, ociCode } from '../helpers/http.ts';
 import { makeImage, writeLayout } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { waitFor } from '../helpers/ports.ts';
+import { inFlight, startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { run, skopeo } from '../helpers/tools.ts';
@@ -30,7 +32,7 @@ beforeAll(async () => {
   ts = await startTokenServer({ users: { [USER.username]: { password: USER.password, rights: () => ['*'] } } });
   [open, secure] = await Promise.all([startRegistry(), startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 })]);
   proxy = await startProxy(
-    [anonymousConnector(open.url, 'open'), { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } }],
+    [connectorFor(open.url, { name: 'open' }), connectorFor(secure.url, { name: 'secure', namespace: 'team-a', credentials: USER, params: { hosts: 'registry.team-a.example' } })],
     { defaultConnector: 'default/open' },
   );
 });
@@ -161,7 +163,7 @@ describe('live reconfiguration', () => {
       if (!swapped && got > 1024 * 1024) {
         swapped = true;
         // The connector goes away while the body is still streaming.
-        await proxy.server.setConnectors([{ ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER }]);
+        await proxy.server.setConnectors([connectorFor(secure.url, { name: 'secure', namespace: 'team-a', credentials: USER })]);
         const gone = await http(`${proxy.url}/v2/namespaces/default/connectors/open/team/big/blobs/${digest}`, { method: 'HEAD' });
         expect(gone.status).toBe(404);
       }
@@ -171,8 +173,8 @@ describe('live reconfiguration', () => {
     expect('sha256:' + hash.digest('hex')).toBe(digest);
     // Put the original set back for any later test.
     await proxy.server.setConnectors([
-      anonymousConnector(open.url, 'open'),
-      { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
+      connectorFor(open.url, { name: 'open' }),
+      connectorFor(secure.url, { name: 'secure', namespace: 'team-a', credentials: USER, params: { hosts: 'registry.team-a.example' } }),
     ]);
   });
 
@@ -196,11 +198,11 @@ describe('live reconfiguration', () => {
       headers: { 'content-type': MT, 'content-length': String(image.manifest.length) },
       body,
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the PUT to be routed to its connector', async () => (await inFlight(proxy, 'default/open')) === 1, 5_000);
     // The same connectors again (as a reload of an unrelated change does).
     await proxy.server.setConnectors([
-      anonymousConnector(open.url, 'open'),
-      { ...anonymousConnector(secure.url, 'secure', 'team-a'), credentials: USER, params: { hosts: 'registry.team-a.example' } },
+      connectorFor(open.url, { name: 'open' }),
+      connectorFor(secure.url, { name: 'secure', namespace: 'team-a', credentials: USER, params: { hosts: 'registry.team-a.example' } }),
     ]);
     sendRest();
     const res = await put;

@@ -3,7 +3,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage, sha256, writeLayout } from '../helpers/oci.ts';
-import { anonymousConnector, startProxy, type RunningProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { skopeo } from '../helpers/tools.ts';
 
@@ -13,7 +14,7 @@ const cleanup: string[] = [];
 
 beforeAll(async () => {
   registry = await startRegistry();
-  proxy = await startProxy([anonymousConnector(registry.url)]);
+  proxy = await startProxy([connectorFor(registry.url)]);
 });
 afterAll(async () => {
   await proxy?.stop();

@@ -5,10 +5,10 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basic } from '../helpers/http.ts';
 import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { basicAuthRegistryConfig, startTokenServer, type ResourceActions, type TokenServer } from '../helpers/token-server.ts';
 
-const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 function claims(token: string): { iss: string; sub: string; aud: string; exp: number; nbf: number; iat: number; jti: string; access: ResourceActions[] } {

@@ -14,10 +14,11 @@ import { AccessControl, hashToken } from '../../src/access/control.ts';
 import type { Connector } from '../../src/connectors/model.ts';
 import { basicAuthorization } from '../../src/util/basic.ts';
 import { Exposure, ociCodeOf } from '../helpers/fault-tools.ts';
-import { http, type Answer } from '../helpers/http.ts';
+import { type Answer, basic, http } from '../helpers/http.ts';
 import { makeImage, pushBlob, writeLayout } from '../helpers/oci.ts';
 import { waitFor } from '../helpers/ports.ts';
-import { anonymousConnector, type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import { connectorFor } from '../helpers/connectors.ts';
+import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { type Registry, startRegistry } from '../helpers/registry.ts';
 import { type ScriptedUpstream, startScriptedUpstream } from '../helpers/scripted-upstream.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
@@ -114,7 +115,7 @@ describe('a storage host cannot harvest the credentials', () => {
         ok(res);
       }),
     );
-    const px = await proxy([{ ...anonymousConnector(registry.url, 'harvest'), credentials: USER }]);
+    const px = await proxy([connectorFor(registry.url, { name: 'harvest', credentials: USER })]);
     expect((await seen(`${px.url}/v2/team/app/manifests/v1`)).status).toBe(200);
     const exchanges = px.server.tokens.stats.exchanges;
 
@@ -143,7 +144,7 @@ describe('a storage host cannot harvest the credentials', () => {
         foreign && req.url !== '/v2/' ? void res.writeHead(401, { 'www-authenticate': `Bearer realm="${foreignRealm.url}/token",service="x"` }).end() : ok(res),
       ),
     );
-    const px = await proxy([{ ...anonymousConnector(registry.url, 'switch'), credentials: USER }]);
+    const px = await proxy([connectorFor(registry.url, { name: 'switch', credentials: USER })]);
     expect((await seen(`${px.url}/v2/team/app/manifests/v1`)).status).toBe(200);
     foreign = true;
     const refused = await seen(`${px.url}/v2/team/app/manifests/v1`);
@@ -182,8 +183,8 @@ describe('credentials echoed back by a registry are scrubbed', () => {
       ),
     );
     const connectors = [
-      { ...anonymousConnector(basicRegistry.url, 'echo-basic'), credentials: USER, healthRepository: 'team/app' },
-      { ...anonymousConnector(bearerRegistry.url, 'echo-bearer'), credentials: USER, healthRepository: 'team/app' },
+      connectorFor(basicRegistry.url, { name: 'echo-basic', credentials: USER, healthRepository: 'team/app' }),
+      connectorFor(bearerRegistry.url, { name: 'echo-bearer', credentials: USER, healthRepository: 'team/app' }),
     ];
     const px = await proxy(connectors, { health: { intervalMs: 0, timeoutMs: 5_000 } });
     const P = (name: string): string => `${px.url}/v2/namespaces/default/connectors/${name}`;
@@ -223,7 +224,7 @@ describe('queries are rebuilt from what was parsed', () => {
       req.resume();
       res.writeHead(202, { 'content-length': '0', location: '/v2/a/blobs/uploads/u' }).end();
     }, true);
-    const px = await proxy([anonymousConnector(up.url)]);
+    const px = await proxy([connectorFor(up.url)]);
     for (const [query, code] of [
       [`?mount=${D1}&from=b&from=..%2F..%2Fc`, 'NAME_INVALID'],
       [`?mount=${D1}&mount=${D2}&from=b`, 'DIGEST_INVALID'],
@@ -243,7 +244,7 @@ describe('path-mode cross-repository mounts', () => {
   let px: RunningProxy;
   beforeAll(async () => {
     registry = await startRegistry();
-    px = await proxy([anonymousConnector(registry.url, 'x'), anonymousConnector(registry.url, 'y')]);
+    px = await proxy([connectorFor(registry.url, { name: 'x' }), connectorFor(registry.url, { name: 'y' })]);
   });
   afterAll(async () => registry?.stop());
 
@@ -281,12 +282,12 @@ describe('unknown callers learn nothing about which connectors exist', () => {
   it('the 401 for an existing connector and an unknown one is the same, for every kind of missing or wrong credential', async () => {
     const up = await upstream((req, res) => (req.resume(), ok(res)), true);
     const TOKEN = 'trust-proxy-token-0123456789';
-    const px = await proxy([anonymousConnector(up.url, 'secure', 'team-a')], {
+    const px = await proxy([connectorFor(up.url, { name: 'secure', namespace: 'team-a' })], {
       access: new AccessControl({ mode: 'static', tokens: [{ id: 'ci/t', sha256: hashToken(TOKEN), connectors: ['*'] }] }),
     });
     const credentials: Record<string, Record<string, string>> = {
       none: {},
-      'a wrong token': { authorization: `Basic ${Buffer.from('ci:wrong-token-0123456789').toString('base64')}` },
+      'a wrong token': { authorization: basic('ci', 'wrong-token-0123456789') },
       'a malformed header': { authorization: 'Digest x' },
       'an empty Basic pair': { authorization: 'Basic Og==' },
     };
@@ -312,8 +313,8 @@ describe('X-Forwarded-* steers rewritten URLs only behind a trusted proxy', () =
       res.writeHead(202, { location: `http://${req.headers.host}/v2/a/blobs/uploads/u-1?x=1`, 'content-length': '0' }).end();
     }, true);
     const forwarded = { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' };
-    const plain = await proxy([anonymousConnector(up.url)]);
-    const trusting = await proxy([anonymousConnector(up.url)], { trustProxy: true });
+    const plain = await proxy([connectorFor(up.url)]);
+    const trusting = await proxy([connectorFor(up.url)], { trustProxy: true });
     const a = await seen(`${plain.url}/v2/a/blobs/uploads/`, { method: 'POST', headers: forwarded });
     expect(a.headers['location']).toBe(`${plain.url}/v2/a/blobs/uploads/u-1?x=1`);
     const b = await seen(`${trusting.url}/v2/a/blobs/uploads/`, { method: 'POST', headers: forwarded });
@@ -335,7 +336,7 @@ describe('the challenge ping', () => {
       }
       ok(res);
     });
-    const px = await proxy([anonymousConnector(up.url)]);
+    const px = await proxy([connectorFor(up.url)]);
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => http(`${px.url}/v2/a/manifests/v${i}`)));
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
     expect(pings).toBe(1);

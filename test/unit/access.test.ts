@@ -6,14 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { AccessControl, type AccessToken, type Decision, hashToken, KUBERNETES_CACHE_TTL_MS, KUBERNETES_NEGATIVE_TTL_MS, type TokenReviewer } from '../../src/access/control.ts';
 import { type PresentedCredential, presentedCredential } from '../../src/access/credential.ts';
 import type { Connector } from '../../src/connectors/model.ts';
+import { connectorFor } from '../helpers/connectors.ts';
 
 const CHALLENGE = { 'www-authenticate': 'Basic realm="oci-connector-proxy"' };
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
-function conn(namespace: string, name: string, params: Record<string, string> = {}): Connector {
-  return { namespace, name, address: 'http://r', upstreamOrigin: 'http://r', dockerHub: false, credentials: undefined, healthRepository: undefined, params };
-}
+const conn = (namespace: string, name: string, params: Record<string, string> = {}): Connector => connectorFor('http://r', { namespace, name, params });
 
 const caller = (token: string, username?: string): PresentedCredential => ({ kind: 'caller', caller: { token, username } });
 const NONE: PresentedCredential = { kind: 'none' };
@@ -127,37 +126,13 @@ describe('AccessControl: mode static', () => {
   const b = conn('ns', 'b');
   const other = conn('other', 'a');
 
-  it('no credential: 401 with a Basic challenge', () => {
-    expect(view(sync(ac.decide(NONE, a)))).toEqual({
-      allowed: false,
-      status: 401,
-      code: 'UNAUTHORIZED',
-      message: 'authentication required: send a proxy token as the Basic password or as a Bearer token',
-      detail: undefined,
-      headers: CHALLENGE,
-    });
-  });
-
-  it('an invalid credential: 401 naming the problem', () => {
-    expect(view(sync(ac.decide(presentedCredential(['Authorization', 'Digest x']), a)))).toEqual({
-      allowed: false,
-      status: 401,
-      code: 'UNAUTHORIZED',
-      message: 'invalid credentials: unsupported Authorization scheme "Digest"',
-      detail: undefined,
-      headers: CHALLENGE,
-    });
-  });
-
-  it('a wrong token: 401', () => {
-    expect(view(sync(ac.decide(caller('not-a-known-token-at-all'), a)))).toEqual({
-      allowed: false,
-      status: 401,
-      code: 'UNAUTHORIZED',
-      message: 'the proxy token is not valid',
-      detail: undefined,
-      headers: CHALLENGE,
-    });
+  const refusals: [what: string, credential: PresentedCredential, message: string][] = [
+    ['no credential', NONE, 'authentication required: send a proxy token as the Basic password or as a Bearer token'],
+    ['an invalid credential (the problem named)', presentedCredential(['Authorization', 'Digest x']), 'invalid credentials: unsupported Authorization scheme "Digest"'],
+    ['a wrong token', caller('not-a-known-token-at-all'), 'the proxy token is not valid'],
+  ];
+  it.each(refusals)('%s: 401 with a Basic challenge', (_what, credential, message) => {
+    expect(view(sync(ac.decide(credential, a)))).toEqual({ allowed: false, status: 401, code: 'UNAUTHORIZED', message, detail: undefined, headers: CHALLENGE });
   });
 
   it('a token that differs only by one character is refused', () => {

@@ -1,4 +1,5 @@
 /** Admission slots: a slot per upstream connection, a line with a wait bound and a length bound, released when the body closes. */
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { admissionLayer, Bulkhead } from '../../src/upstream/admission.ts';
@@ -58,8 +59,9 @@ describe('admissionLayer', () => {
     const body = new Readable({ read() {} });
     const res = await layer(async () => ({ statusCode: 200, headers: {}, body }))(req);
     expect(bulk.inUse).toBe(1);
+    const closed = once(res.body, 'close');
     res.body.destroy();
-    await new Promise((r) => setImmediate(r));
+    await closed;
     expect(bulk.inUse).toBe(0);
     await expect(layer(async () => Promise.reject(new Error('refused')))(req)).rejects.toThrow('refused');
     expect(bulk.inUse).toBe(0);

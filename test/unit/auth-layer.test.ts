@@ -7,20 +7,17 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
-import type { Connector, Credentials } from '../../src/connectors/model.ts';
+import type { Credentials } from '../../src/connectors/model.ts';
 import { Authenticator } from '../../src/upstream/auth.ts';
 import { RealmNotTrusted, TokenServerError, UnsupportedChallenge, UpstreamRefused, UpstreamUnhealthy } from '../../src/upstream/errors.ts';
 import type { TokenRequest, TokenService } from '../../src/upstream/token.ts';
 import type { Send, UpstreamRequest, UpstreamResponse } from '../../src/upstream/types.ts';
+import { connectorFor } from '../helpers/connectors.ts';
 
 const CREDS: Credentials = { username: 'robot', password: 'Pa55word' };
 const ORIGIN = 'https://registry.example.com';
 const REALM = 'https://registry.example.com/token';
 const BEARER = `Bearer realm="${REALM}",service="registry"`;
-
-function connector(credentials: Credentials | undefined = CREDS): Connector {
-  return { namespace: 'ns', name: 'c', address: ORIGIN, upstreamOrigin: ORIGIN, dockerHub: false, credentials, healthRepository: undefined, params: {} };
-}
 
 type Reply = { status: number; headers?: Record<string, string>; body?: string };
 
@@ -54,7 +51,7 @@ function tokens(fail?: (r: TokenRequest) => Error | undefined) {
   return { service: service as unknown as TokenService, asked };
 }
 
-function auth(inner: Send, t = tokens().service, c = connector()): Authenticator {
+function auth(inner: Send, t = tokens().service, c = connectorFor(ORIGIN, { namespace: 'ns', name: 'c', credentials: CREDS })): Authenticator {
   return new Authenticator({ connector: c, key: 'ns/c', tokens: t, dispatcher: {} as Dispatcher, allowedRealmHosts: [], inner });
 }
 
@@ -112,7 +109,7 @@ describe('the challenge', () => {
 
   it('an anonymous connector asks the realm without credentials and sends no Basic header', async () => {
     const basic = registry((req) => (req.path === '/v2/' ? { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } } : { status: 200 }));
-    await auth(basic.send, tokens().service, { ...connector(), credentials: undefined }).send(get('/v2/a/manifests/1'));
+    await auth(basic.send, tokens().service, connectorFor(ORIGIN, { namespace: 'ns', name: 'c' })).send(get('/v2/a/manifests/1'));
     expect(basic.sent.at(-1)!.authorization).toBeUndefined();
   });
 });

@@ -50,36 +50,46 @@ describe('stamp', () => {
     { type: 'LivenessReady', status: 'False', reason: 'Unreachable', message: 'timeout', lastTransitionTime: T1 },
   ];
 
-  it('keeps lastTransitionTime when the status is unchanged, even if reason and message changed', () => {
-    const observed: Observed[] = [ok('SecretReady'), bad('LivenessReady', 'BadStatus', 'HTTP 500')];
-    expect(stamp(previous, observed, T2)).toEqual([
-      { type: 'SecretReady', status: 'True', reason: '', message: '', lastTransitionTime: T1 },
-      { type: 'LivenessReady', status: 'False', reason: 'BadStatus', message: 'HTTP 500', lastTransitionTime: T1 },
-    ]);
-  });
-
-  it('a changed status gets the new time', () => {
-    const observed: Observed[] = [unknown('SecretReady', 'Pending', 'reloading'), ok('LivenessReady')];
-    expect(stamp(previous, observed, T2)).toEqual([
-      { type: 'SecretReady', status: 'Unknown', reason: 'Pending', message: 'reloading', lastTransitionTime: T2 },
-      { type: 'LivenessReady', status: 'True', reason: '', message: '', lastTransitionTime: T2 },
-    ]);
-  });
-
-  it('a new condition type gets the new time; ones no longer observed are dropped', () => {
-    const observed: Observed[] = [ok('SecretReady'), ok('AuthReady')];
-    expect(stamp(previous, observed, T2)).toEqual([
-      { type: 'SecretReady', status: 'True', reason: '', message: '', lastTransitionTime: T1 },
-      { type: 'AuthReady', status: 'True', reason: '', message: '', lastTransitionTime: T2 },
-    ]);
-  });
-
-  it('with no previous conditions every one gets the new time, in observed order', () => {
-    const observed: Observed[] = [bad('AuthReady', 'AuthFailed', 'x'), ok('Ready')];
-    expect(stamp([], observed, T2)).toEqual([
-      { type: 'AuthReady', status: 'False', reason: 'AuthFailed', message: 'x', lastTransitionTime: T2 },
-      { type: 'Ready', status: 'True', reason: '', message: '', lastTransitionTime: T2 },
-    ]);
+  const cases: [what: string, before: Condition[], observed: Observed[], expected: Condition[]][] = [
+    [
+      'keeps lastTransitionTime when the status is unchanged, even if reason and message changed',
+      previous,
+      [ok('SecretReady'), bad('LivenessReady', 'BadStatus', 'HTTP 500')],
+      [
+        { type: 'SecretReady', status: 'True', reason: '', message: '', lastTransitionTime: T1 },
+        { type: 'LivenessReady', status: 'False', reason: 'BadStatus', message: 'HTTP 500', lastTransitionTime: T1 },
+      ],
+    ],
+    [
+      'a changed status gets the new time',
+      previous,
+      [unknown('SecretReady', 'Pending', 'reloading'), ok('LivenessReady')],
+      [
+        { type: 'SecretReady', status: 'Unknown', reason: 'Pending', message: 'reloading', lastTransitionTime: T2 },
+        { type: 'LivenessReady', status: 'True', reason: '', message: '', lastTransitionTime: T2 },
+      ],
+    ],
+    [
+      'a new condition type gets the new time; ones no longer observed are dropped',
+      previous,
+      [ok('SecretReady'), ok('AuthReady')],
+      [
+        { type: 'SecretReady', status: 'True', reason: '', message: '', lastTransitionTime: T1 },
+        { type: 'AuthReady', status: 'True', reason: '', message: '', lastTransitionTime: T2 },
+      ],
+    ],
+    [
+      'with no previous conditions every one gets the new time, in observed order',
+      [],
+      [bad('AuthReady', 'AuthFailed', 'x'), ok('Ready')],
+      [
+        { type: 'AuthReady', status: 'False', reason: 'AuthFailed', message: 'x', lastTransitionTime: T2 },
+        { type: 'Ready', status: 'True', reason: '', message: '', lastTransitionTime: T2 },
+      ],
+    ],
+  ];
+  it.each(cases)('%s', (_what, before, observed, expected) => {
+    expect(stamp(before, observed, T2)).toEqual(expected);
   });
 
   it('does not modify its inputs', () => {

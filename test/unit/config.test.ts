@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { Connector } from '../../src/connectors/model.ts';
 import { ConfigError } from '../../src/connectors/documents.ts';
 import { parseConfig } from '../../src/sources/file.ts';
+import { connectorDocument as connector } from '../helpers/config-files.ts';
+import { connectorFor } from '../helpers/connectors.ts';
 
 const parseConnectorsYaml = (text: string, file: string) => parseConfig(text, file).connectors;
 
@@ -13,8 +15,9 @@ const TYPE = 'cpaas.io/distribution-registry-token';
 /** "<file>: document N (...): <field>: <problem>", the shape every per-document error has. */
 const SHAPE = /^\/etc\/ocp\/connectors\.yaml: document \d+ \([^)]+\): (?:invalid YAML|[A-Za-z][\w.[\]]*): \S.*$/;
 
+/** A connector as the parser must return it: its origin and Docker Hub flag spelled out, not derived from the address. */
 function c(fields: Partial<Connector> & Pick<Connector, 'name' | 'address' | 'upstreamOrigin'>): Connector {
-  return { namespace: 'default', dockerHub: false, credentials: undefined, healthRepository: undefined, params: {}, ...fields };
+  return connectorFor(fields.address, { dockerHub: false, ...fields });
 }
 
 function errorOf(yaml: string): string {
@@ -25,11 +28,6 @@ function errorOf(yaml: string): string {
     if (!(err instanceof ConfigError)) throw err;
     return err.message;
   }
-}
-
-/** A Connector document; `spec` lines are indented by the caller's two spaces. */
-function connector(name: string, spec: string, meta = ''): string {
-  return `${API}\nkind: Connector\nmetadata:\n  name: ${name}\n${meta}spec:\n${spec}`;
 }
 
 function secret(name: string, body: string, meta = ''): string {
@@ -63,8 +61,7 @@ metadata:
 type: cpaas.io/distribution-registry-token
 `;
     expect(parseConnectorsYaml(yaml, FILE)).toEqual([
-      {
-        namespace: 'default',
+      c({
         name: 'dockerhub',
         address: 'https://index.docker.io',
         upstreamOrigin: 'https://registry-1.docker.io',
@@ -72,7 +69,7 @@ type: cpaas.io/distribution-registry-token
         credentials: { username: 'your-username', password: 'your-token' },
         healthRepository: 'library/ubuntu',
         params: { repository: 'library/ubuntu' },
-      },
+      }),
     ]);
   });
 

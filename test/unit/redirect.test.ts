@@ -52,14 +52,12 @@ describe('redirectLayer', () => {
     expect(below).toEqual(['/v2/a/blobs/sha256:x', '/v2/a/blobs/moved']);
   });
 
-  it("a storage host's 401 or 403 is StorageRefused: its challenge reaches neither the auth layer nor the client", async () => {
-    for (const status of [401, 403]) {
-      const s = storage(status, { 'www-authenticate': 'Bearer realm="https://evil.example/token"' });
-      const send = redirectLayer('follow', ORIGIN, s.dispatcher)(async () => empty(307, { location: 'https://evil.example/b' }));
-      const err = await send(req()).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(StorageRefused);
-      expect([(err as StorageRefused).host, (err as StorageRefused).status]).toEqual(['evil.example', status]);
-    }
+  it.each([401, 403])("a storage host's %i is StorageRefused: its challenge reaches neither the auth layer nor the client", async (status) => {
+    const s = storage(status, { 'www-authenticate': 'Bearer realm="https://evil.example/token"' });
+    const send = redirectLayer('follow', ORIGIN, s.dispatcher)(async () => empty(307, { location: 'https://evil.example/b' }));
+    const err = await send(req()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageRefused);
+    expect([(err as StorageRefused).host, (err as StorageRefused).status]).toEqual(['evil.example', status]);
   });
 
   it('pass hands the redirect over; only GET and HEAD are followed; at most 5 hops; odd locations are left alone', async () => {

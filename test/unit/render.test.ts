@@ -1,7 +1,7 @@
 /** Rendered client configurations parse with a real parser for their format and say the right thing. */
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { CONFIGURATION_FILES, proxyAddress, renderConfiguration } from '../../src/configurations/render.ts';
+import { CONFIGURATION_FILES, type ConfigurationFile, proxyAddress, renderConfiguration } from '../../src/configurations/render.ts';
 
 const C = { namespace: 'team-a', name: 'harbor' };
 
@@ -32,23 +32,20 @@ describe('renderConfiguration', () => {
     const withCred = JSON.parse(renderConfiguration('config.json', address, { username: 'sa', password: 'tok"en' }));
     expect(Buffer.from(withCred.auths[r].auth, 'base64').toString()).toBe('sa:tok"en');
   });
-  it('daemon.json: the proxy address is an insecure registry', () => {
-    expect(JSON.parse(renderConfiguration('daemon.json', address))).toEqual({ 'insecure-registries': [r] });
-  });
-  it('buildkitd.toml: http = true for the proxy address, and the product entitlements', () => {
-    expect(parseToml(renderConfiguration('buildkitd.toml', address))).toEqual({
-      'insecure-entitlements': ['network.host', 'security.insecure'],
-      registry: { [r]: { http: true } },
-    });
-  });
-  it('hosts.toml: containerd talks plain HTTP to the proxy', () => {
-    expect(parseToml(renderConfiguration('hosts.toml', address))).toEqual({
-      server: `http://${r}`,
-      host: { [`http://${r}`]: { capabilities: ['pull', 'resolve', 'push'] } },
-    });
-  });
-  it('registries.conf: the proxy address is insecure', () => {
-    expect(parseToml(renderConfiguration('registries.conf', address))).toEqual({ registry: [{ location: r, insecure: true }] });
+  // Each file read back with a real parser for its format.
+  const files: [file: ConfigurationFile, says: string, parse: (text: string) => unknown, expected: unknown][] = [
+    ['daemon.json', 'the proxy address is an insecure registry', JSON.parse, { 'insecure-registries': [r] }],
+    [
+      'buildkitd.toml',
+      'http = true for the proxy address, and the product entitlements',
+      parseToml,
+      { 'insecure-entitlements': ['network.host', 'security.insecure'], registry: { [r]: { http: true } } },
+    ],
+    ['hosts.toml', 'containerd talks plain HTTP to the proxy', parseToml, { server: `http://${r}`, host: { [`http://${r}`]: { capabilities: ['pull', 'resolve', 'push'] } } }],
+    ['registries.conf', 'the proxy address is insecure', parseToml, { registry: [{ location: r, insecure: true }] }],
+  ];
+  it.each(files)('%s: %s', (file, _says, parse, expected) => {
+    expect(parse(renderConfiguration(file, address))).toEqual(expected);
   });
   it('renders every file it lists', () => {
     for (const f of CONFIGURATION_FILES) expect(renderConfiguration(f, address).length).toBeGreaterThan(10);

@@ -2,19 +2,16 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { upstreamOriginFor } from '../../src/connectors/model.ts';
-import type { Connector } from '../../src/connectors/model.ts';
 import { parseRoute } from '../../src/distribution/route.ts';
 import { targetOf, upstreamRequest } from '../../src/proxy/target.ts';
 import type { UpstreamClient } from '../../src/upstream/client.ts';
+import { connectorFor } from '../helpers/connectors.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);
 const D_ENC = encodeURIComponent(D);
 
 function client(address: string, name = 'c'): UpstreamClient {
-  const { origin, dockerHub } = upstreamOriginFor(new URL(address));
-  const connector: Connector = { namespace: 'ns', name, address, upstreamOrigin: origin, dockerHub, credentials: undefined, healthRepository: undefined, params: {} };
-  return { connector, key: `ns/${name}` } as UpstreamClient;
+  return { connector: connectorFor(address, { namespace: 'ns', name }), key: `ns/${name}` } as UpstreamClient;
 }
 
 const target = (method: string, url: string, c = client('https://r.example.com')) => targetOf(method, parseRoute(method, url), c);
@@ -48,15 +45,17 @@ describe('targetOf', () => {
     expect(target('POST', `/v2/team/dst/blobs/uploads/?mount=${D}&from=namespaces/ns/connectors/c/x`, c).path).toContain('from=namespaces%2Fns%2Fconnectors%2Fc%2Fx');
   });
 
-  it('traffic: blob GETs and streamed bodies are bulk; everything else is small', () => {
-    const req = (method: string) => ({ method, rawHeaders: [] }) as unknown as IncomingMessage;
-    const signal = new AbortController().signal;
-    const classOf = (method: string, url: string, body: Readable | Buffer | null) => upstreamRequest(req(method), target(method, url), body, signal).traffic;
-    expect(classOf('GET', `/v2/a/blobs/${D}`, null)).toBe('bulk');
-    expect(classOf('HEAD', `/v2/a/blobs/${D}`, null)).toBe('small');
-    expect(classOf('PATCH', '/v2/a/blobs/uploads/u', Readable.from([]))).toBe('bulk');
-    expect(classOf('PUT', '/v2/a/blobs/uploads/u', null)).toBe('small');
-    expect(classOf('PUT', '/v2/a/manifests/v1', Buffer.from('{}'))).toBe('small');
-    expect(classOf('GET', '/v2/a/tags/list', null)).toBe('small');
+  // Blob GETs and streamed bodies are bulk; everything else is small.
+  const traffic: [method: string, url: string, expected: string, body: () => Readable | Buffer | null][] = [
+    ['GET', `/v2/a/blobs/${D}`, 'bulk', () => null],
+    ['HEAD', `/v2/a/blobs/${D}`, 'small', () => null],
+    ['PATCH', '/v2/a/blobs/uploads/u', 'bulk', () => Readable.from([])],
+    ['PUT', '/v2/a/blobs/uploads/u', 'small', () => null],
+    ['PUT', '/v2/a/manifests/v1', 'small', () => Buffer.from('{}')],
+    ['GET', '/v2/a/tags/list', 'small', () => null],
+  ];
+  it.each(traffic)('traffic: %s %s is %s', (method, url, expected, body) => {
+    const req = { method, rawHeaders: [] } as unknown as IncomingMessage;
+    expect(upstreamRequest(req, target(method, url), body(), new AbortController().signal).traffic).toBe(expected);
   });
 });

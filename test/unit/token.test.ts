@@ -114,16 +114,13 @@ describe('credentialsFingerprint', () => {
     expect(credentialsFingerprint(alice)).toBe(credentialsFingerprint({ username: 'alice', password: 'hunter2' }));
   });
 
-  it('differs when the password changes', () => {
-    expect(credentialsFingerprint({ username: 'alice', password: 'hunter3' })).not.toBe(credentialsFingerprint(alice));
-  });
-
-  it('differs when the user name changes', () => {
-    expect(credentialsFingerprint({ username: 'bob', password: 'hunter2' })).not.toBe(credentialsFingerprint(alice));
-  });
-
-  it('does not confuse where the user name ends and the password begins', () => {
-    expect(credentialsFingerprint({ username: 'ab', password: 'c' })).not.toBe(credentialsFingerprint({ username: 'a', password: 'bc' }));
+  const different: [what: string, one: Credentials, other: Credentials][] = [
+    ['the password changes', { username: 'alice', password: 'hunter3' }, alice],
+    ['the user name changes', { username: 'bob', password: 'hunter2' }, alice],
+    ['the user name ends elsewhere (ab:c and a:bc: it does not confuse where the password begins)', { username: 'ab', password: 'c' }, { username: 'a', password: 'bc' }],
+  ];
+  it.each(different)('differs when %s', (_what, one, other) => {
+    expect(credentialsFingerprint(one)).not.toBe(credentialsFingerprint(other));
   });
 
   it('contains neither the user name nor the password', () => {
@@ -456,21 +453,13 @@ describe('TokenService: exchange protocol', () => {
     expect(ts.seen[2]!.form.get('password')).toBe(PASSWORD);
   });
 
-  it('falls back to GET when the POST answers 404, and remembers it for the realm', async () => {
-    const ts = await tokenServer((req, n) => (req.method === 'POST' ? json(404, {}) : json(200, { token: `tok-${n}` })));
+  it.each([404, 405])('falls back to GET when the POST answers %i, and remembers it for the realm', async (status) => {
+    const ts = await tokenServer((req, n) => (req.method === 'POST' ? json(status, {}) : json(200, { token: `tok-${n}` })));
     const svc = service();
     expect((await svc.get(request(ts, { credentials: CREDS }), agent)).value).toBe('tok-2');
     expect((await svc.get(request(ts, { credentials: CREDS, scopes: ['repository:bar:pull'] }), agent)).value).toBe('tok-3');
     expect(ts.seen.map((s) => s.method)).toEqual(['POST', 'GET', 'GET']);
     expect(svc.stats.exchanges).toBe(2);
-  });
-
-  it('falls back to GET when the POST answers 405, and remembers it', async () => {
-    const ts = await tokenServer((req, n) => (req.method === 'POST' ? json(405, {}) : json(200, { token: `tok-${n}` })));
-    const svc = service();
-    await svc.get(request(ts, { credentials: CREDS }), agent);
-    await svc.get(request(ts, { credentials: CREDS, scopes: ['repository:bar:pull'] }), agent);
-    expect(ts.seen.map((s) => s.method)).toEqual(['POST', 'GET', 'GET']);
   });
 
   it('tries GET after a POST 401 without remembering it', async () => {
