@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { AccessControl } from './access/control.ts';
+import type { PullThroughCache } from './cache/cache.ts';
 import type { Connector } from './connectors/model.ts';
 import { ConnectorSet } from './connectors/set.ts';
 import { type HealthOptions, HealthMonitor } from './health/monitor.ts';
@@ -30,6 +31,8 @@ export interface CoreOptions {
   health?: HealthOptions;
   /** Prometheus metrics at /metrics: default on (false: none). */
   metrics?: boolean;
+  /** The pull-through cache (PullThroughCache.open, from --cache-dir): none unless given. */
+  cache?: PullThroughCache | undefined;
 }
 
 export interface ProxyCore {
@@ -37,6 +40,7 @@ export interface ProxyCore {
   access: AccessControl;
   health: HealthMonitor | undefined;
   metrics: Metrics | undefined;
+  cache: PullThroughCache | undefined;
   upstreamOptions: UpstreamOptions;
   /** The live connector set. */
   connectors(): Connectors;
@@ -61,6 +65,7 @@ export function createCore(options: CoreOptions): ProxyCore {
   if (metrics) {
     metrics.watchTokens(tokens);
     metrics.watchSlots(() => current.clients.values());
+    if (options.cache) metrics.watchCache(options.cache);
     if (health) metrics.watchHealth(health, () => current.clients.keys());
   }
   return {
@@ -68,6 +73,7 @@ export function createCore(options: CoreOptions): ProxyCore {
     access: options.access ?? new AccessControl({ mode: 'none' }),
     health,
     metrics,
+    cache: options.cache,
     upstreamOptions,
     connectors: () => current,
     async setConnectors(connectors) {

@@ -26,6 +26,7 @@ export function buildServer(options: ServerOptions): ProxyServer {
     access: core.access,
     health: core.health,
     metrics: core.metrics,
+    cache: core.cache,
     connectors: core.connectors,
     setConnectors: core.setConnectors,
     async close() {

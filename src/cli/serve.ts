@@ -4,12 +4,14 @@
  * SIGINT draining in-flight requests within the grace period.
  */
 import { hostname } from 'node:os';
+import { PullThroughCache } from '../cache/cache.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { ConfigError } from '../connectors/parse.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { buildServer, type ProxyServer } from '../server.ts';
 import { type Configuration, loadConfiguration, watchFiles } from '../sources/file.ts';
 import type { KubernetesController } from '../sources/kubernetes/controller.ts';
+import { UsageError } from './flags.ts';
 import type { KubernetesSettings, Settings } from './settings.ts';
 import { configurationProblems } from './settings.ts';
 
@@ -17,7 +19,9 @@ import { configurationProblems } from './settings.ts';
 export async function serve(s: Settings): Promise<void> {
   const logger = createLogger(s.level);
   let controller: KubernetesController | undefined;
+  const cache = s.cache && (await openCache(s.cache));
   const server = buildServer({
+    cache,
     connectors: s.cfg.connectors,
     logger,
     upstream: s.upstreamOptions,
@@ -50,6 +54,15 @@ export async function serve(s: Settings): Promise<void> {
     watcher?.close();
     return Promise.all([controller?.stop(), server.close()]);
   });
+}
+
+/** The store of --cache-dir, opened (temporary files of a crashed process cleaned, the index read). */
+async function openCache(c: NonNullable<Settings['cache']>): Promise<PullThroughCache> {
+  try {
+    return await PullThroughCache.open(c);
+  } catch (err) {
+    throw new UsageError(`--cache-dir ${c.dir}: cannot use it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 /** The listen address could not be taken (exit 1). */

@@ -32,6 +32,7 @@ export interface Settings {
     queueTimeout: number;
   };
   clientIdleTimeout: number;
+  cache: { dir: string; maxBytes: number; staleOnError: boolean; confirmMs: number } | undefined;
   manifestMaxBytes: number;
   manifestBufferBytes: number;
   grace: number;
@@ -97,6 +98,7 @@ export async function readSettings(argv: readonly string[], env: Env): Promise<S
     listen: parseListen(opt('listen') ?? '127.0.0.1:5000'),
     upstreamOptions: upstreamOptions(opt),
     clientIdleTimeout: positiveInt('client-idle-timeout', opt('client-idle-timeout'), 60_000),
+    cache: cacheSettings(opt),
     manifestMaxBytes: positiveInt('max-manifest-bytes', opt('max-manifest-bytes'), 4 * 1024 * 1024, 'bytes'),
     manifestBufferBytes: positiveInt('manifest-buffer-bytes', opt('manifest-buffer-bytes'), 64 * 1024 * 1024, 'bytes'),
     grace: positiveInt('shutdown-grace', opt('shutdown-grace'), 30_000),
@@ -122,6 +124,21 @@ function upstreamOptions(opt: Opt): Settings['upstreamOptions'] {
     bulkConnections: positiveInt('bulk-connections', opt('bulk-connections'), 128, 'connections'),
     smallConnections: positiveInt('small-connections', opt('small-connections'), 64, 'connections'),
     queueTimeout: positiveInt('queue-timeout', opt('queue-timeout'), 10_000),
+  };
+}
+
+function cacheSettings(opt: Opt): Settings['cache'] {
+  const dir = opt('cache-dir');
+  const given = (['cache-max-bytes', 'cache-stale-on-error', 'cache-confirm-ttl'] as const).find((f) => opt(f) !== undefined);
+  if (!dir) {
+    if (given) throw new UsageError(`--${given}: given, but the cache is off; add --cache-dir <dir>`);
+    return undefined;
+  }
+  return {
+    dir,
+    maxBytes: positiveInt('cache-max-bytes', opt('cache-max-bytes'), 10 * 1024 ** 3, 'bytes'),
+    staleOnError: parseBool('cache-stale-on-error', opt('cache-stale-on-error'), true),
+    confirmMs: positiveInt('cache-confirm-ttl', opt('cache-confirm-ttl'), 600_000),
   };
 }
 

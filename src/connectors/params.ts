@@ -6,6 +6,8 @@
  *   allowedRealmHosts  token-realm hosts trusted besides the registry's own host and domain
  *   hosts              extra host names that pick the connector
  *   access             static | kubernetes: turns access control on for this connector
+ *   cacheRevalidateSeconds  with the pull-through cache: how long a tag's digest is used
+ *                      without asking the upstream again (default 0: every time)
  */
 import { commaList } from '../util/list.ts';
 import { ConfigError } from './documents.ts';
@@ -38,6 +40,12 @@ export function ownAccessMode(c: Connector): 'static' | 'kubernetes' | undefined
   return own === 'static' || own === 'kubernetes' ? own : undefined;
 }
 
+/** The minimum time between two upstream checks of a tag, in ms (0: every time). */
+export function revalidateMs(c: Connector): number {
+  const s = Number(c.params['cacheRevalidateSeconds'] ?? 0);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 0;
+}
+
 /** Checks the parameters; throws ConfigError naming `where[<param>]`. */
 export function checkParams(params: Readonly<Record<string, string>>, where: string): void {
   const access = params['access'];
@@ -47,6 +55,10 @@ export function checkParams(params: Readonly<Record<string, string>>, where: str
   const redirects = params['redirects'];
   if (redirects !== undefined && redirects !== 'follow' && redirects !== 'pass') {
     throw new ConfigError(`${where}[redirects]: must be "follow" or "pass", got ${JSON.stringify(redirects)}`);
+  }
+  const revalidate = params['cacheRevalidateSeconds'];
+  if (revalidate !== undefined && !/^\d{1,9}$/.test(revalidate)) {
+    throw new ConfigError(`${where}[cacheRevalidateSeconds]: must be a whole number of seconds, got ${JSON.stringify(revalidate)}`);
   }
   for (const param of ['allowedRealmHosts', 'hosts'] as const) {
     for (const h of commaList(params[param])) {

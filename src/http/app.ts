@@ -57,6 +57,7 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
     manifestMaxBytes,
     manifestBudget: new ByteBudget(Math.max(options.manifestBufferBytes ?? 64 * 1024 * 1024, manifestMaxBytes)),
     clientIdleMs: idleMs,
+    cache: core.cache,
     upstreamResponded: core.metrics && ((connector, endpoint, seconds) => core.metrics!.upstreamResponded(connector, endpoint, seconds)),
     closing: () => closing,
   });

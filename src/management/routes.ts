@@ -15,6 +15,7 @@ import { presentedCredential, type PresentedCredential } from '../access/credent
 import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, type ProxyAddress, proxyAddress, renderConfiguration } from '../configurations/render.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { CONNECTOR_API_VERSION } from '../connectors/parse.ts';
+import type { PullThroughCache } from '../cache/cache.ts';
 import type { ProxyCore } from '../core.ts';
 import { RegistryError } from '../distribution/errors.ts';
 
@@ -37,9 +38,10 @@ const CONTENT_TYPES: Record<string, string> = {
 
 type Named = { Params: { namespace: string; name: string } };
 
-/** A connector as `GET /connectors` shows it: the product's object, with status and the proxy address. */
-function view(core: ProxyCore, c: Connector, address: ProxyAddress) {
+/** A connector as `GET /connectors` shows it: the product's object, with status, the proxy address and its use of the cache. */
+async function view(core: ProxyCore, c: Connector, address: ProxyAddress, cache: PullThroughCache | undefined) {
   const health = core.health?.status(connectorKey(c));
+  const store = cache && (await cache.usage(connectorKey(c)));
   return {
     apiVersion: CONNECTOR_API_VERSION,
     kind: 'Connector',
@@ -50,6 +52,7 @@ function view(core: ProxyCore, c: Connector, address: ProxyAddress) {
       checkedAt: health?.checkedAt,
       access: core.access.modeFor(c),
       proxy: { httpAddress: { url: address.url } },
+      ...(store ? { cache: store } : {}),
     },
   };
 }
@@ -83,6 +86,7 @@ async function visible(core: ProxyCore, credential: PresentedCredential): Promis
 }
 
 export function managementRoutes(core: ProxyCore, options: ManagementOptions): FastifyPluginAsync {
+  const cache = core.cache;
   const mode = options.addressMode ?? 'path';
   const address = (req: FastifyRequest, c: Connector) => proxyAddress(c, mode, options.proxyHost ?? req.headers.host ?? 'localhost', options.servicePort ?? 80);
   const credentialOf = (req: FastifyRequest) => presentedCredential(req.raw.rawHeaders);
@@ -97,13 +101,13 @@ export function managementRoutes(core: ProxyCore, options: ManagementOptions): F
     });
 
     app.get('/connectors', async (req, reply) => {
-      const items = (await visible(core, credentialOf(req))).map((c) => view(core, c, address(req, c)));
+      const items = await Promise.all((await visible(core, credentialOf(req))).map((c) => view(core, c, address(req, c), cache)));
       return reply.header('cache-control', 'no-store').send({ items });
     });
 
     app.get<Named>('/connectors/:namespace/:name', async (req, reply) => {
       const c = await allowed(core, credentialOf(req), req.params.namespace, req.params.name);
-      return reply.header('cache-control', 'no-store').send(view(core, c, address(req, c)));
+      return reply.header('cache-control', 'no-store').send(await view(core, c, address(req, c), cache));
     });
 
     app.get<Named & { Params: { file: string } }>('/connectors/:namespace/:name/configurations/:file', async (req, reply) => {

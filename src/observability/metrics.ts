@@ -4,6 +4,7 @@
  * condition type and status — never repository names, digests, tokens or credentials.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PullThroughCache } from '../cache/cache.ts';
 import type { HealthMonitor } from '../health/monitor.ts';
 import type { TokenEvent, TokenService } from '../upstream/token.ts';
 
@@ -16,6 +17,8 @@ export interface RequestObservation {
   status: number;
   bytesIn: number;
   bytesOut: number;
+  /** What the pull-through cache did: hit, fill, miss, stale, bypass. */
+  cache?: string | undefined;
 }
 
 export class Metrics {
@@ -101,6 +104,67 @@ export class Metrics {
     });
   }
 
+  /** The pull-through cache: requests by result, bytes by source, fills, waiters, store size, verification failures, evictions. */
+  watchCache(cache: PullThroughCache): void {
+    const registers = [this.registry];
+    this.cacheRequests = new Counter({
+      name: 'ocp_cache_requests_total',
+      help: 'Blob and manifest requests the cache answered, by result: hit (store), fill (a fill in progress), miss (started a fill), stale, bypass (not stored)',
+      labelNames: ['connector', 'endpoint', 'result'],
+      registers,
+    });
+    this.cacheBytes = new Counter({
+      name: 'ocp_cache_bytes_total',
+      help: 'Bytes served from the store (hits, fills, stale) and fetched from upstreams by fills',
+      labelNames: ['connector', 'source'],
+      registers,
+    });
+    const fills = new Counter<'connector' | 'started'>({
+      name: 'ocp_cache_fills_total',
+      help: 'Fills started, and fills that could not start (no room, or another process fills the digest)',
+      labelNames: ['connector', 'started'],
+      registers,
+    });
+    const failures = new Counter<'connector'>({
+      name: 'ocp_cache_verification_failures_total',
+      help: 'Fills whose bytes did not match their digest or announced size: never committed',
+      labelNames: ['connector'],
+      registers,
+    });
+    const evictions = new Counter({ name: 'ocp_cache_evictions_total', help: 'Objects evicted to stay within --cache-max-bytes', registers });
+    const evictedBytes = new Counter({ name: 'ocp_cache_evicted_bytes_total', help: 'Bytes evicted to stay within --cache-max-bytes', registers });
+    const gauge = (name: string, help: string, read: () => number): void =>
+      void new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge('ocp_cache_store_bytes', 'Bytes of objects in the store', () => cache.store.size);
+    gauge('ocp_cache_store_objects', 'Objects in the store', () => cache.store.objects);
+    gauge('ocp_cache_store_max_bytes', 'The store bound (--cache-max-bytes)', () => cache.store.maxBytes);
+    gauge('ocp_cache_fills_in_flight', 'Fills running now', () => cache.fillsInFlight);
+    gauge('ocp_cache_waiters', 'Clients reading a fill in progress now', () => cache.waiters);
+    const bytes = this.cacheBytes;
+    this.cacheCounters.push(this.cacheRequests, this.cacheBytes, fills, failures);
+    cache.on('fill', (connector, started) => fills.inc({ connector, started: String(started) }));
+    cache.on('verifyFailed', (connector) => failures.inc({ connector }));
+    cache.on('evicted', (size) => {
+      evictions.inc();
+      evictedBytes.inc(size);
+    });
+    cache.on('upstreamBytes', (connector, n) => {
+      if (n > 0) bytes.inc({ connector, source: 'upstream' }, n);
+    });
+  }
+
+  private cacheRequests: Counter<'connector' | 'endpoint' | 'result'> | undefined;
+  /** Cache series labelled by connector: dropped with the connector (retain). */
+  private readonly cacheCounters: Counter<string>[] = [];
+  private cacheBytes: Counter<'connector' | 'source'> | undefined;
+
   started(connector: string | undefined): void {
     this.inflight.inc({ connector: connector ?? 'none' });
   }
@@ -112,6 +176,10 @@ export class Metrics {
     this.requests.inc({ connector, endpoint: o.endpoint ?? 'none', method: METHODS.has(o.method) ? o.method : 'OTHER', status_class: statusClass });
     if (o.bytesIn > 0) this.bytes.inc({ connector, direction: 'in' }, o.bytesIn);
     if (o.bytesOut > 0) this.bytes.inc({ connector, direction: 'out' }, o.bytesOut);
+    if (o.cache) {
+      this.cacheRequests?.inc({ connector, endpoint: o.endpoint ?? 'none', result: o.cache });
+      if (o.cache !== 'bypass' && o.bytesOut > 0) this.cacheBytes?.inc({ connector, source: 'store' }, o.bytesOut);
+    }
   }
 
   /**
@@ -123,7 +191,7 @@ export class Metrics {
       const c = labels['connector'];
       return typeof c === 'string' && c !== 'none' && !connectors.has(c);
     };
-    for (const metric of [this.requests, this.bytes, this.tokens] as Counter<string>[]) {
+    for (const metric of [this.requests, this.bytes, this.tokens, ...this.cacheCounters] as Counter<string>[]) {
       for (const v of (await metric.get()).values) if (gone(v.labels)) metric.remove(v.labels as Record<string, string>);
     }
     for (const v of (await this.inflight.get()).values) if (gone(v.labels) && v.value === 0) this.inflight.remove(v.labels as Record<'connector', string>);

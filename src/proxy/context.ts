@@ -21,6 +21,14 @@ import { upstreamFailure } from '../upstream/failures.ts';
  */
 const readUntilPrevious = new WeakMap<Socket, number>();
 
+/**
+ * `hit`: from the store; `fill`: from a fill another request started; `miss`: this request
+ * started the fill; `stale`: a stored manifest served while the upstream failed; `bypass`:
+ * through to the upstream, not stored (a range on a miss, no room, no length, a digest the
+ * store cannot verify).
+ */
+export type CacheResult = 'hit' | 'fill' | 'miss' | 'stale' | 'bypass';
+
 /** How long a connection whose request body is not read stays open after its answer. */
 const LINGER_MS = 1_000;
 
@@ -56,6 +64,8 @@ export class RequestContext {
   client: UpstreamClient | undefined;
   /** Why the request failed, for the log line. */
   failure: string | undefined;
+  /** What the pull-through cache did for the request, for the log line and metrics. */
+  cache: CacheResult | undefined;
   private readonly abort = new AbortController();
   private readonly started = performance.now();
   readonly socket: Socket;
@@ -151,6 +161,7 @@ export class RequestContext {
       bytesOut: socket.bytesWritten - this.outAtStart,
       ms: Math.round((performance.now() - this.started) * 10) / 10,
       err: this.failure,
+      cache: this.cache,
     };
     if (this.failure !== undefined || !res.writableFinished) log.warn(line, 'request');
     else log.info(line, 'request');

@@ -11,6 +11,13 @@ import { clientResponseHeaders } from './headers.ts';
 import { type RelayEnd, relay } from './relay.ts';
 import { type Target, upstreamRequest } from './target.ts';
 
+export interface SendAs {
+  method?: string;
+  drop?: readonly string[];
+  add?: readonly string[];
+  signal?: AbortSignal;
+}
+
 /** What answering needs beyond the request: where the client reached the proxy, and the client idle bound. */
 export interface Responder {
   /** Origin the client used, e.g. `http://127.0.0.1:5000` (honours X-Forwarded-* only when trusted). */
@@ -20,10 +27,13 @@ export interface Responder {
   upstreamResponded?: (connector: string, endpoint: string, seconds: number) => void;
 }
 
-/** Sends the request upstream through the connector's chain; the upstream latency is measured. */
-export async function send(ctx: RequestContext, t: Target, body: Readable | Buffer | null, r: Responder): Promise<UpstreamResponse> {
+/**
+ * Sends the request upstream through the connector's chain; the upstream latency is measured.
+ * `as` changes it (another method, headers dropped or added, a signal other than the client's).
+ */
+export async function send(ctx: RequestContext, t: Target, body: Readable | Buffer | null, r: Responder, as?: SendAs): Promise<UpstreamResponse> {
   const sentAt = performance.now();
-  const up = await t.client.send(upstreamRequest(ctx.req, t, body, ctx.signal));
+  const up = await t.client.send(upstreamRequest(ctx.req, t, body, as?.signal ?? ctx.signal, as));
   r.upstreamResponded?.(t.client.key, t.route.endpoint, (performance.now() - sentAt) / 1000);
   return up;
 }

@@ -64,7 +64,26 @@ function trafficOf(method: string, route: Route, body: Readable | Buffer | null)
   return route.endpoint === 'blob' && method === 'GET' ? 'bulk' : 'small';
 }
 
-export function upstreamRequest(req: IncomingMessage, t: Target, body: Readable | Buffer | null, signal: AbortSignal): UpstreamRequest {
-  const method = req.method ?? 'GET';
-  return { method, path: t.path, headers: upstreamRequestHeaders(req.rawHeaders), body, signal, scopes: t.scopes, traffic: trafficOf(method, t.route, body) };
+/**
+ * The request for the upstream. `as` sends it with another method (a HEAD in place of a GET)
+ * and without some of the client's headers, e.g. `range` for a fill that wants the whole blob.
+ */
+export function upstreamRequest(
+  req: IncomingMessage,
+  t: Target,
+  body: Readable | Buffer | null,
+  signal: AbortSignal,
+  as?: { method?: string; drop?: readonly string[]; add?: readonly string[] },
+): UpstreamRequest {
+  const method = as?.method ?? req.method ?? 'GET';
+  let headers = upstreamRequestHeaders(req.rawHeaders);
+  if (as?.drop?.length) headers = withoutHeaders(headers, as.drop);
+  if (as?.add?.length) headers = [...headers, ...as.add];
+  return { method, path: t.path, headers, body, signal, scopes: t.scopes, traffic: trafficOf(method, t.route, body) };
+}
+
+function withoutHeaders(headers: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!names.includes(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
+  return out;
 }

@@ -14,6 +14,8 @@ export interface Registry {
   dir: string;
   process: ChildProcess;
   output: () => string;
+  /** With accessLog: every request so far as `METHOD path status`. */
+  requests: string[];
   stop(): Promise<void>;
 }
 
@@ -24,6 +26,8 @@ export interface RegistryOptions {
   readyStatus?: number;
   port?: number;
   dir?: string;
+  /** Log every request (distribution's access log, on the process output): to count what reached it. */
+  accessLog?: boolean;
 }
 
 /** The docker-registry config the tests and the benchmark run: loopback, filesystem storage, deletes on. */
@@ -50,12 +54,17 @@ ${o.secret ? `  secret: ${o.secret}\n` : ''}${o.extra ?? ''}
 export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ocp-registry-'));
   const port = options.port ?? (await freePort());
-  const config = registryConfigYaml({ port, root: join(dir, 'data'), extra: options.extraConfig });
+  const config = registryConfigYaml({ port, root: join(dir, 'data'), extra: options.extraConfig, accessLog: options.accessLog });
   writeFileSync(join(dir, 'config.yml'), config);
   let out = '';
+  const requests: string[] = [];
   const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  const collect = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-20_000);
+    if (options.accessLog) for (const m of d.toString().matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP\/1\.1" (\d{3})/g)) requests.push(`${m[1]} ${m[2]} ${m[3]}`);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   const url = `http://127.0.0.1:${port}`;
   const expected = options.readyStatus ?? 200;
   try {
@@ -75,6 +84,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     dir,
     process: child,
     output: () => out,
+    requests,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

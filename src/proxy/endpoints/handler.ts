@@ -2,6 +2,7 @@
 import type { RequestContext } from '../context.ts';
 import type { Responder } from '../respond.ts';
 import type { Target } from '../target.ts';
+import type { PullThroughCache } from '../../cache/cache.ts';
 import type { ByteBudget } from './manifest-put.ts';
 
 export interface HandlerDeps extends Responder {
@@ -9,6 +10,8 @@ export interface HandlerDeps extends Responder {
   manifestMaxBytes: number;
   /** Manifest bytes held by all PUTs in flight together. */
   manifestBudget: ByteBudget;
+  /** The pull-through cache, when --cache-dir is given. */
+  cache?: PullThroughCache | undefined;
 }
 
 /** Settles when the answer is under way; any rejection goes to the context's single error path. */

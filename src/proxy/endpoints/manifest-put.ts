@@ -5,10 +5,14 @@
  * 503 with Retry-After, so concurrent pushes, or clients that trickle, cannot grow memory
  * without bound. A body that stops arriving is cut by the request-body watchdog.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../../distribution/errors.ts';
+import { isDigest } from '../../distribution/names.ts';
+import type { UpstreamResponse } from '../../upstream/types.ts';
 import { respond, send } from '../respond.ts';
-import type { Handler } from './handler.ts';
+import type { Target } from '../target.ts';
+import type { Handler, HandlerDeps } from './handler.ts';
 
 /** Bytes that many holders take from and give back to a common bound. */
 export class ByteBudget {
@@ -84,5 +88,19 @@ export async function readManifest(req: IncomingMessage, max: number, budget: By
 export const manifestPut: Handler = async (ctx, t, deps) => {
   const manifest = await readManifest(ctx.req, deps.manifestMaxBytes, deps.manifestBudget);
   ctx.res.once('close', manifest.release);
-  respond(ctx, t, await send(ctx, t, manifest.body, deps), deps);
+  const up = await send(ctx, t, manifest.body, deps);
+  if (up.statusCode === 201 && deps.cache) await keep(t, up, manifest.body, ctx.req.headers['content-type'], deps);
+  respond(ctx, t, up, deps);
 };
+
+/** A manifest the upstream accepted goes into the store too, with its tag. */
+async function keep(t: Target, up: UpstreamResponse, body: Buffer, mediaType: string | undefined, deps: HandlerDeps): Promise<void> {
+  const cache = deps.cache!;
+  const named = up.headers['docker-content-digest'];
+  const digest = typeof named === 'string' ? named : `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  if (!mediaType || !(await cache.store.put(digest, body, mediaType))) return;
+  const [key, repository, reference] = [t.client.key, t.repository!, t.route.reference!];
+  cache.confirm(key, repository, digest);
+  cache.confirmManifest(key, repository, body);
+  if (!isDigest(reference)) await cache.setTag(key, repository, reference, { digest, mediaType, checkedAt: Date.now() });
+}
