@@ -10,12 +10,17 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm prune --o
 
 # Run stage: Node 24 LTS, non-root, no build tools.
 FROM node:24-bookworm-slim
+# The pull-through cache is on, in /var/cache/oci-connector-proxy (mount a volume there; its
+# size bound is OCP_CACHE_MAX_BYTES, 10 GiB by default). OCP_CACHE_DIR= turns it off.
 ENV NODE_ENV=production \
-    OCP_LISTEN=0.0.0.0:5000
+    OCP_LISTEN=0.0.0.0:5000 \
+    OCP_CACHE_DIR=/var/cache/oci-connector-proxy
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+RUN mkdir -p /var/cache/oci-connector-proxy && chown node:node /var/cache/oci-connector-proxy
+VOLUME /var/cache/oci-connector-proxy
 USER node
 EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

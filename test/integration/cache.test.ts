@@ -141,6 +141,10 @@ describe('one upstream fetch, many readers', () => {
     const blobs = results(px, 'blob').filter((r) => r.startsWith('GET'));
     expect(blobs.slice(0, 3).every((r) => r === 'GET miss')).toBe(true);
     expect(blobs.slice(3).every((r) => r === 'GET hit')).toBe(true);
+    // /connectors shows what the connector keeps in the store: 3 blobs and the manifest.
+    const listing = (await http(`${px.url}/connectors`)).json() as { items: { status: { cache?: { objects: number; bytes: number } } }[] };
+    expect(listing.items[0]!.status.cache?.objects).toBe(4);
+    expect(listing.items[0]!.status.cache?.bytes).toBeGreaterThan(500_000);
   });
 });
 

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PullThroughCache } from '../../src/cache/cache.ts';
 import { MT, makeImage, sha256, writeLayout, type Image } from '../helpers/oci.ts';
 import { connectorFor } from '../helpers/connectors.ts';
 import { startProxy, type RunningProxy } from '../helpers/proxy.ts';
@@ -298,6 +299,30 @@ describe('podman and buildah through the proxy, holding no credentials', () => {
     } finally {
       env.CONTAINERS_REGISTRIES_CONF = saved;
       env.REGISTRIES_CONFIG_PATH = saved;
+    }
+  });
+
+  it('podman pulls through the pull-through cache: the second pull comes from the store, the image is the same', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'ocp-podman-cache-'));
+    cleanup.push(cacheDir);
+    const cache = await PullThroughCache.open({ dir: cacheDir, maxBytes: 256 * 1024 * 1024 });
+    const cached = await startProxy([connectorFor(registry.url, { credentials: { username: RW.username, password: RW.password } })], { cache });
+    try {
+      const v1 = `${cached.host}/team/app:v1`;
+      for (const round of ['cold', 'warm']) {
+        const rmi = await podman(['rmi', '--all', '--force']);
+        expect(rmi.code, rmi.stderr).toBe(0);
+        const pull = await podman(['pull', '--tls-verify=false', v1]);
+        expect([round, pull.code, pull.stderr]).toEqual([round, 0, pull.stderr]);
+        expect(pull.stdout.trim()).toBe(sha256(image.config).slice(7));
+      }
+      const blobs = cached.logs
+        .map((l) => JSON.parse(l) as { msg: string; endpoint?: string; method?: string; cache?: string })
+        .filter((l) => l.msg === 'request' && l.endpoint === 'blob' && l.method === 'GET');
+      expect(blobs.slice(0, 3).map((l) => l.cache)).toEqual(['miss', 'miss', 'miss']);
+      expect(blobs.slice(3).map((l) => l.cache)).toEqual(['hit', 'hit', 'hit']);
+    } finally {
+      await cached.stop();
     }
   });
 });

@@ -105,6 +105,18 @@ describe('deploy/', () => {
     expect(proxyService).toBe(`${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`);
   });
 
+  it('the Deployment turns the cache on, on an emptyDir whose sizeLimit is above --cache-max-bytes', () => {
+    const pod = one('Deployment').spec.template.spec;
+    const c = pod.containers[0];
+    const arg = (name: string): string | undefined => c.args.find((a: string) => a.startsWith(`--${name}=`))?.split('=')[1];
+    const dir = arg('cache-dir');
+    const mount = c.volumeMounts.find((m: Obj) => m.mountPath === dir);
+    expect(mount, 'a volume mounted at --cache-dir').toBeDefined();
+    const volume = pod.volumes.find((v: Obj) => v.name === mount.name);
+    const limit = /^(\d+)Gi$/.exec(volume.emptyDir.sizeLimit);
+    expect(Number(limit![1]) * 1024 ** 3).toBeGreaterThan(Number(arg('cache-max-bytes')));
+  });
+
   it('the example Connector is served by the adapter with its Secret', () => {
     const connector = one('Connector') as KubeObject;
     const secret = one('Secret') as KubeObject;
