@@ -5,6 +5,7 @@
  */
 import { ACCESS_TOKEN_SECRET_TYPE } from '../access/tokens.ts';
 import { ACCESS_MODES } from '../connectors/params.ts';
+import { MIRROR_FILES } from '../configurations/mirrors.ts';
 import { CONFIGURATION_FILES } from '../configurations/render.ts';
 
 export class UsageError extends Error {
@@ -90,9 +91,11 @@ and the previous configuration keeps serving.
        oci-connector-proxy render <file> --config <file> [--connector <ns>/<name>]
                           [--mode host|path] [--proxy-host <host:port>] [--service-port <port>]
                           [--token-file <file>] [--username <name>]
+       oci-connector-proxy render mirrors --dir <dir> --config <file> [same options]
 
   Prints one client configuration for a connector (default: the first in the file), one of
-  ${CONFIGURATION_FILES.join(', ')}.
+  ${[...CONFIGURATION_FILES, ...MIRROR_FILES].join(', ')}.
+  \`render mirrors\` writes containerd's <dir>/<registry>/hosts.toml for every connector.
   Host mode (default) uses the connector's Service name
   c-<name>.<ns>.svc.cluster.local; path mode uses --proxy-host (default 127.0.0.1:5000)
   with the /namespaces/<ns>/connectors/<name> prefix. With --token-file, config.json holds

@@ -49,7 +49,9 @@ export function renderConfiguration(file: ConfigurationFile, address: ProxyAddre
       return JSON.stringify({ auths: { [r]: entry } }, null, 2) + '\n';
     }
     case 'daemon.json':
-      return JSON.stringify({ 'insecure-registries': [r] }, null, 2) + '\n';
+      // The http:// form: dockerd takes it (and strips the scheme), and its builtin BuildKit
+      // honours only this form for a name it cannot see is loopback.
+      return JSON.stringify({ 'insecure-registries': [`http://${r}`] }, null, 2) + '\n';
     case 'buildkitd.toml':
       return `insecure-entitlements = ["network.host", "security.insecure"]\n\n[registry.${q(r)}]\n  http = true\n`;
     case 'hosts.toml':

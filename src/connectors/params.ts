@@ -8,6 +8,8 @@
  *   access             static | kubernetes: turns access control on for this connector
  *   cacheRevalidateSeconds  with the pull-through cache: how long a tag's digest is used
  *                      without asking the upstream again (default 0: every time)
+ *   mirrorFor          registries this connector is the mirror of (`?ns=` lookups; it wins over
+ *                      a connector that merely has that address)
  */
 import { commaList } from '../util/list.ts';
 import { ConfigError } from './documents.ts';
@@ -40,6 +42,26 @@ export function ownAccessMode(c: Connector): 'static' | 'kubernetes' | undefined
   return own === 'static' || own === 'kubernetes' ? own : undefined;
 }
 
+/** Docker Hub's names, as image references and `?ns=` spell them. */
+const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+
+/** A registry host as lookups compare it: lower case, Docker Hub's aliases as `docker.io`. */
+export function registryKey(host: string): string {
+  const h = host.trim().toLowerCase();
+  return DOCKER_HUB.has(h) ? 'docker.io' : h;
+}
+
+/** The registries a connector is named for in mirror lookups: its `mirrorFor` list, else its own. */
+export function mirrorRegistries(c: Connector): string[] {
+  const listed = commaList(c.params['mirrorFor']).map(registryKey);
+  return listed.length ? listed : [c.dockerHub ? 'docker.io' : registryKey(new URL(c.upstreamOrigin).host)];
+}
+
+/** True when the connector names the registry in `mirrorFor` (the stated winner of a lookup). */
+export function isMirrorFor(c: Connector, registry: string): boolean {
+  return commaList(c.params['mirrorFor']).map(registryKey).includes(registry);
+}
+
 /** The minimum time between two upstream checks of a tag, in ms (0: every time). */
 export function revalidateMs(c: Connector): number {
   const s = Number(c.params['cacheRevalidateSeconds'] ?? 0);
@@ -60,9 +82,10 @@ export function checkParams(params: Readonly<Record<string, string>>, where: str
   if (revalidate !== undefined && !/^\d{1,9}$/.test(revalidate)) {
     throw new ConfigError(`${where}[cacheRevalidateSeconds]: must be a whole number of seconds, got ${JSON.stringify(revalidate)}`);
   }
-  for (const param of ['allowedRealmHosts', 'hosts'] as const) {
+  for (const param of ['allowedRealmHosts', 'hosts', 'mirrorFor'] as const) {
     for (const h of commaList(params[param])) {
-      if (!DNS_SUBDOMAIN.test(h.toLowerCase()) && !/^[0-9.]+$/.test(h)) throw new ConfigError(`${where}[${param}]: ${JSON.stringify(h)} is not a host name`);
+      const name = param === 'mirrorFor' ? h.replace(/:\d{1,5}$/, '') : h;
+      if (!DNS_SUBDOMAIN.test(name.toLowerCase()) && !/^[0-9.]+$/.test(name)) throw new ConfigError(`${where}[${param}]: ${JSON.stringify(h)} is not a host name`);
     }
   }
 }

@@ -7,7 +7,7 @@
 import { RegistryError } from '../distribution/errors.ts';
 import type { PathSelector } from '../distribution/route.ts';
 import { type Connector, connectorKey, credentialsFingerprint } from './model.ts';
-import { extraHostNames } from './params.ts';
+import { extraHostNames, isMirrorFor, mirrorRegistries, registryKey } from './params.ts';
 
 /** The names of a connector's proxy Service: `c-<name>.<namespace>`, with `.svc` and `.svc.cluster.local`. */
 function serviceHostNames(c: Connector): string[] {
@@ -25,7 +25,7 @@ export function hostOnly(host: string | undefined): string {
 }
 
 /** How a request's connector was chosen. */
-export type ResolvedBy = 'path' | 'host' | 'default';
+export type ResolvedBy = 'path' | 'host' | 'ns' | 'default';
 
 /** Same upstream, credentials and parameters: the same client serves both. */
 export function sameConnector(a: Connector, b: Connector): boolean {
@@ -48,6 +48,8 @@ export class ConnectorSet<C extends ConnectorClient = ConnectorClient> {
    */
   readonly defaultClient: C | undefined;
   private readonly byHost: ReadonlyMap<string, C>;
+  /** Connectors by the registry they serve (`?ns=` lookups), those naming it in `mirrorFor` first. */
+  private readonly byRegistry: ReadonlyMap<string, C[]>;
   /** `<connector>: <host>` entries of spec.params hosts that another connector already has. */
   readonly ignoredHosts: readonly string[];
 
@@ -84,6 +86,7 @@ export class ConnectorSet<C extends ConnectorClient = ConnectorClient> {
     this.ignoredHosts = ignored;
     this.clients = clients;
     this.byHost = byHost;
+    this.byRegistry = registryIndex(clients);
     this.defaultClient = defaultKey !== undefined ? clients.get(defaultKey) : clients.size === 1 ? clients.values().next().value : undefined;
   }
 
@@ -111,6 +114,17 @@ export class ConnectorSet<C extends ConnectorClient = ConnectorClient> {
       if (byHost) return { client: byHost, by: 'host' };
     }
     return this.defaultClient && { client: this.defaultClient, by: 'default' };
+  }
+
+  /**
+   * The connectors that serve a registry (containerd's `?ns=<registry host>` on mirror requests):
+   * those that name it in `spec.params mirrorFor` when any do, else those whose address it is.
+   * `ns` is only a key here: nothing is ever dialled by it.
+   */
+  forRegistry(ns: string): C[] {
+    const all = this.byRegistry.get(registryKey(ns)) ?? [];
+    const marked = all.filter((c) => isMirrorFor(c.connector, registryKey(ns)));
+    return marked.length ? marked : all;
   }
 
   /** Why resolve found no connector: the 404 NAME_UNKNOWN the caller gets. */
@@ -150,4 +164,13 @@ export class ConnectorSet<C extends ConnectorClient = ConnectorClient> {
   async close(): Promise<void> {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
   }
+}
+
+function registryIndex<C extends ConnectorClient>(clients: ReadonlyMap<string, C>): Map<string, C[]> {
+  const index = new Map<string, C[]>();
+  for (const c of clients.values()) {
+    const own = c.connector.dockerHub ? 'docker.io' : registryKey(new URL(c.connector.upstreamOrigin).host);
+    for (const registry of new Set([own, ...mirrorRegistries(c.connector)])) index.set(registry, [...(index.get(registry) ?? []), c]);
+  }
+  return index;
 }

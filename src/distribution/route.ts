@@ -40,6 +40,11 @@ export interface Route {
   query: string;
   /** Cross-repository mount source (`from=`), when the request is a mount. */
   mountFrom: string | undefined;
+  /**
+   * The registry a mirror request is for (containerd's `?ns=<registry host>`): a key to choose a
+   * connector by, taken out of the query (never forwarded, never dialled).
+   */
+  ns: string | undefined;
 }
 
 const ALLOWED: Record<Endpoint, readonly string[]> = {
@@ -80,6 +85,7 @@ export function parseRoute(method: string, target: string): Route {
   const path = q === -1 ? target : target.slice(0, q);
   const params = new URLSearchParams(q === -1 ? '' : target.slice(q + 1));
   if (path !== '/v2' && !path.startsWith('/v2/')) throw notFound(target);
+  const ns = takeNs(params);
   const { selector, segs } = takeSelector(segments(path));
   const shape = endpointOf(segs);
   if (!shape) throw notFound(target);
@@ -92,6 +98,7 @@ export function parseRoute(method: string, target: string): Route {
     tail: shape.nameEnd === undefined ? shape.tail! : '/' + segs.slice(shape.nameEnd).join('/'),
     query: encodeQuery(params),
     mountFrom: undefined,
+    ns,
   };
   if (shape.nameEnd === undefined) return checkMethod(method, route, target);
   const repository = segs.slice(0, shape.nameEnd).join('/');
@@ -102,6 +109,20 @@ export function parseRoute(method: string, target: string): Route {
   checkReference(method, route);
   checkQuery(method, route, params);
   return route;
+}
+
+/** A registry host[:port] as `ns` may name one. */
+const REGISTRY_HOST = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?$/i;
+
+/** `ns` out of the query: at most one, a registry host. */
+function takeNs(params: URLSearchParams): string | undefined {
+  const all = params.getAll('ns');
+  params.delete('ns');
+  if (all.length === 0) return undefined;
+  if (all.length > 1) throw new RegistryError(400, 'NAME_INVALID', 'query parameter ns is given more than once');
+  if (!REGISTRY_HOST.test(all[0]!) || all[0]!.length > 255)
+    throw new RegistryError(400, 'NAME_INVALID', 'query parameter ns is not a registry host', { ns: all[0]!.slice(0, 100) });
+  return all[0]!.toLowerCase();
 }
 
 /** The connector path prefix `namespaces/<ns>/connectors/<name>/`, if the path starts with one. */

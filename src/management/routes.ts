@@ -16,6 +16,7 @@ import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, type ProxyA
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { CONNECTOR_API_VERSION } from '../connectors/parse.ts';
 import type { PullThroughCache } from '../cache/cache.ts';
+import { isMirrorFile, MIRROR_FILES, type Mirror, MirrorError, mirrorsOf, renderMirror } from '../configurations/mirrors.ts';
 import type { ProxyCore } from '../core.ts';
 import { RegistryError } from '../distribution/errors.ts';
 
@@ -28,13 +29,23 @@ export interface ManagementOptions {
   servicePort?: number;
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+const TOML_TYPE = 'application/toml; charset=utf-8';
 const CONTENT_TYPES: Record<string, string> = {
-  'config.json': 'application/json; charset=utf-8',
-  'daemon.json': 'application/json; charset=utf-8',
-  'buildkitd.toml': 'application/toml; charset=utf-8',
-  'hosts.toml': 'application/toml; charset=utf-8',
-  'registries.conf': 'application/toml; charset=utf-8',
+  'config.json': JSON_TYPE,
+  'daemon.json': JSON_TYPE,
+  'buildkitd.toml': TOML_TYPE,
+  'hosts.toml': TOML_TYPE,
+  'registries.conf': TOML_TYPE,
+  'mirror-hosts.toml': TOML_TYPE,
+  'mirror-registries.conf': TOML_TYPE,
+  'mirror-daemon.json': JSON_TYPE,
+  'mirror-buildkitd.toml': TOML_TYPE,
+  'mirror-config.json': JSON_TYPE,
 };
+
+/** Every file `/configurations/<file>` serves. */
+export const SERVED_FILES: readonly string[] = [...CONFIGURATION_FILES, ...MIRROR_FILES];
 
 type Named = { Params: { namespace: string; name: string } };
 
@@ -85,10 +96,24 @@ async function visible(core: ProxyCore, credential: PresentedCredential): Promis
   return shown;
 }
 
+/** One served file of a connector; an unknown one, or a mirror file the connector cannot have, is 404. */
+function rendered(file: string, c: Connector, address: ProxyAddress, mirrors: Mirror[], own: { username: string; password: string } | undefined): string {
+  if (isConfigurationFile(file)) return renderConfiguration(file, address, own);
+  if (!isMirrorFile(file)) throw new RegistryError(404, 'UNSUPPORTED', `no configuration file ${JSON.stringify(file.slice(0, 64))}; have ${SERVED_FILES.join(', ')}`);
+  try {
+    return renderMirror(file, mirrors[0]!, own);
+  } catch (err) {
+    if (err instanceof MirrorError) throw new RegistryError(404, 'UNSUPPORTED', `connector ${connectorKey(c)}: ${err.message}`);
+    throw err;
+  }
+}
+
 export function managementRoutes(core: ProxyCore, options: ManagementOptions): FastifyPluginAsync {
   const cache = core.cache;
   const mode = options.addressMode ?? 'path';
-  const address = (req: FastifyRequest, c: Connector) => proxyAddress(c, mode, options.proxyHost ?? req.headers.host ?? 'localhost', options.servicePort ?? 80);
+  const proxyHost = (req: FastifyRequest): string => options.proxyHost ?? req.headers.host ?? 'localhost';
+  const address = (req: FastifyRequest, c: Connector) => proxyAddress(c, mode, proxyHost(req), options.servicePort ?? 80);
+  const mirrors = (req: FastifyRequest, c: Connector) => mirrorsOf(c, mode, proxyHost(req), options.servicePort ?? 80);
   const credentialOf = (req: FastifyRequest) => presentedCredential(req.raw.rawHeaders);
 
   return async (app: FastifyInstance) => {

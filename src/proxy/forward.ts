@@ -12,7 +12,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { type AccessControl, notAuthenticated } from '../access/control.ts';
-import type { Connectors } from '../upstream/client.ts';
+import type { ResolvedBy } from '../connectors/set.ts';
+import type { Connectors, UpstreamClient } from '../upstream/client.ts';
 import { checkContentRange } from '../distribution/content-range.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { parseRoute, type Route } from '../distribution/route.ts';
@@ -44,7 +45,7 @@ async function serve(ctx: RequestContext, deps: ForwardDeps): Promise<void> {
   const route = checkRequest(ctx.req);
   ctx.route = route;
   const set = deps.connectors();
-  const chosen = set.resolve(route.selector, ctx.req.headers.host);
+  const chosen = await choose(ctx, route, set, deps.access);
   if (!chosen) return unresolved(ctx, route, set, deps.access);
   ctx.hold(chosen.client);
   const decision = await Promise.resolve(deps.access.decide(ctx.credential, chosen.client.connector)).catch(() => {
@@ -52,10 +53,26 @@ async function serve(ctx: RequestContext, deps: ForwardDeps): Promise<void> {
   });
   if (!decision.allowed) {
     // A caller whose token is for other connectors pings GET /v2/ before its path-prefixed requests.
-    if (route.endpoint === 'base' && chosen.by === 'default' && decision.error.status === 403) return writeBase(ctx.res, ctx.method);
+    if (route.endpoint === 'base' && (chosen.by === 'default' || chosen.by === 'ns') && decision.error.status === 403) return writeBase(ctx.res, ctx.method);
     throw decision.error;
   }
   await handlerFor(route.endpoint, ctx.method)(ctx, targetOf(ctx.method, route, chosen.client), deps);
+}
+
+/**
+ * The connector: by path prefix, else by Host, else, for a mirror request (`?ns=`), the one that
+ * serves that registry among those the caller may use, else the default.
+ */
+async function choose(ctx: RequestContext, route: Route, set: Connectors, access: AccessControl): Promise<{ client: UpstreamClient; by: ResolvedBy } | undefined> {
+  const chosen = set.resolve(route.selector, ctx.req.headers.host);
+  if (route.ns === undefined || chosen?.by === 'path' || chosen?.by === 'host') return chosen;
+  const candidates = set.forRegistry(route.ns);
+  if (candidates.length <= 1) return candidates[0] && { client: candidates[0], by: 'ns' };
+  const usable: UpstreamClient[] = [];
+  for (const c of candidates) if ((await access.decide(ctx.credential, c.connector)).allowed) usable.push(c);
+  if (usable.length === 1) return { client: usable[0]!, by: 'ns' };
+  const names = (usable.length ? usable : candidates).map((c) => c.key).join(', ');
+  throw new RegistryError(404, 'NAME_UNKNOWN', `several connectors serve ${route.ns} (${names}): mark the mirror with spec.params mirrorFor=${route.ns}`, { ns: route.ns });
 }
 
 /** What the request line and head must satisfy before anything else is looked at. */
@@ -75,6 +92,8 @@ function checkRequest(req: IncomingMessage): Route {
  */
 async function unresolved(ctx: RequestContext, route: Route, set: Connectors, access: AccessControl): Promise<void> {
   if (access.required(set.connectors) && !(await access.authenticated(ctx.credential()))) throw notAuthenticated(ctx.credential());
+  // A mirror request for a registry no connector serves: a fast 404, so the runtime falls back to the registry itself.
+  if (route.ns !== undefined) throw new RegistryError(404, 'NAME_UNKNOWN', `no connector of this proxy serves ${route.ns}`, { ns: route.ns });
   if (route.endpoint === 'base') return writeBase(ctx.res, ctx.method);
   throw set.unresolved(route.selector, ctx.req.headers.host);
 }

@@ -366,13 +366,16 @@ describe('render', () => {
   it('prints daemon.json in path mode for the first connector by default', async () => {
     const r = await run(['render', 'daemon.json', '--config', config(), '--mode', 'path', '--proxy-host', 'proxy:5000']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ 'insecure-registries': ['proxy:5000'] });
+    expect(JSON.parse(r.stdout)).toEqual({ 'insecure-registries': ['http://proxy:5000'] });
   });
 
   it('refuses an unknown file or connector with one line', async () => {
     const bad = await run(['render', 'nope.toml', '--config', config()]);
     expect(bad.code).toBe(2);
-    expectOneLine(bad.stderr, `render: name one file of config.json, daemon.json, buildkitd.toml, hosts.toml, registries.conf`);
+    expectOneLine(
+      bad.stderr,
+      `render: name one file of config.json, daemon.json, buildkitd.toml, hosts.toml, registries.conf, mirror-hosts.toml, mirror-registries.conf, mirror-daemon.json, mirror-buildkitd.toml, mirror-config.json, or mirrors --dir <dir>`,
+    );
     const unknown = await run(['render', 'config.json', '--config', config(), '--connector', 'x/y']);
     expect(unknown.code).toBe(2);
     expectOneLine(unknown.stderr, `render --connector: "x/y" is not in the configuration (have default/first, team-a/harbor)`);

@@ -330,12 +330,18 @@ describe('nothing reaches a host that is not a configured upstream or its truste
     expect(other.connections).toBe(0);
   });
 
-  it('the ns query parameter reaches only the configured upstream, re-encoded, and routes nothing', async () => {
-    for (const ns of ['docker.io', `127.0.0.2:${other.port}`, 'quay.io%2Fevil']) {
+  it('ns only chooses among the configured connectors: a registry none serves is a fast 404, nothing is dialled by it, and it never goes upstream', async () => {
+    const before = openUp.seen.length;
+    for (const ns of ['docker.io', `127.0.0.2:${other.port}`, 'quay.io']) {
       const a = await get(px, `/v2/app/manifests/v1?ns=${ns}`);
-      expect(a?.status).toBe(200);
-      expect(openUp.seen.at(-1)!.url).toBe(`/v2/app/manifests/v1?${new URLSearchParams({ ns: decodeURIComponent(ns) })}`);
+      expect([ns, a?.status, ociCodeOf(a!)]).toEqual([ns, 404, 'NAME_UNKNOWN']);
     }
+    for (const ns of ['quay.io%2Fevil', 'http://127.0.0.2/', '']) expect((await get(px, `/v2/app/manifests/v1?ns=${ns}`))?.status).toBe(400);
+    expect(openUp.seen.length).toBe(before);
+    // The open connector's own registry, named by ns, picks it; ns itself stays here.
+    const own = await get(px, `/v2/app/manifests/v1?ns=127.0.0.1:${openUp.port}&x=1`);
+    expect(own?.status).toBe(200);
+    expect(openUp.seen.at(-1)!.url).toBe('/v2/app/manifests/v1?x=1');
     expect(other.connections).toBe(0);
   });
 

@@ -34,7 +34,8 @@ describe('renderConfiguration', () => {
   });
   // Each file read back with a real parser for its format.
   const files: [file: ConfigurationFile, says: string, parse: (text: string) => unknown, expected: unknown][] = [
-    ['daemon.json', 'the proxy address is an insecure registry', JSON.parse, { 'insecure-registries': [r] }],
+    // the http:// form, which dockerd's builtin BuildKit honours for a name too
+    ['daemon.json', 'the proxy address is an insecure registry', JSON.parse, { 'insecure-registries': [`http://${r}`] }],
     [
       'buildkitd.toml',
       'http = true for the proxy address, and the product entitlements',

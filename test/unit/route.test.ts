@@ -20,6 +20,7 @@ function r(fields: Partial<Route>): Route {
     tail: '',
     query: '',
     mountFrom: undefined,
+    ns: undefined,
     ...fields,
   };
 }
@@ -387,7 +388,8 @@ describe('parseRoute: query parameters', () => {
     [
       'GET',
       '/v2/a/manifests/latest?ns=docker.io&x=%2e%2e/..',
-      r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?ns=docker.io&x=..%2F..' }),
+      // ns (containerd's mirror key) is taken out of the query: it chooses, it is never forwarded
+      r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?x=..%2F..', ns: 'docker.io' }),
     ],
     ['GET', '/v2/a/manifests/latest??q=1?', r({ endpoint: 'manifest', repository: 'a', reference: 'latest', tail: '/manifests/latest', query: '?q=1%3F' })],
   ];
@@ -416,6 +418,11 @@ describe('parseRoute: query parameters', () => {
     ['POST', `/v2/a/blobs/uploads/?mount=${D}&mount=${D}&from=b`, 400, 'DIGEST_INVALID'],
     ['PUT', `/v2/a/blobs/uploads/${UUID}?digest=${D}&digest=${D}`, 400, 'DIGEST_INVALID'],
     ['GET', `/v2/a/manifests/v1?digest=${D}&digest=x`, 400, 'DIGEST_INVALID'],
+    ['GET', '/v2/a/manifests/v1?ns=docker.io&ns=quay.io', 400, 'NAME_INVALID'],
+    ['GET', '/v2/a/manifests/v1?ns=http://evil.example/', 400, 'NAME_INVALID'],
+    ['GET', '/v2/a/manifests/v1?ns=', 400, 'NAME_INVALID'],
+    ['GET', '/v2/a/manifests/v1?ns=http://evil.example/', 400, 'NAME_INVALID'],
+    ['GET', '/v2/a/manifests/v1?ns=', 400, 'NAME_INVALID'],
   ];
   it.each(bad)('%s %s -> %i %s', (method, target, status, code) => {
     const err = rejection(method, target);

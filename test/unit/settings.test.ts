@@ -128,12 +128,13 @@ describe('main', () => {
 
   it('render prints a file, and refuses an unknown one with one line', async () => {
     expect((await run(['render', 'daemon.json', '--config', CONFIG, '--mode', 'path', '--proxy-host', 'proxy:5000'])).stdout).toBe(
-      '{\n  "insecure-registries": [\n    "proxy:5000"\n  ]\n}\n',
+      '{\n  "insecure-registries": [\n    "http://proxy:5000"\n  ]\n}\n',
     );
     expect(await run(['render', 'nope.txt', '--config', CONFIG])).toEqual({
       code: 2,
       stdout: '',
-      stderr: 'oci-connector-proxy: render: name one file of config.json, daemon.json, buildkitd.toml, hosts.toml, registries.conf\n',
+      stderr:
+        'oci-connector-proxy: render: name one file of config.json, daemon.json, buildkitd.toml, hosts.toml, registries.conf, mirror-hosts.toml, mirror-registries.conf, mirror-daemon.json, mirror-buildkitd.toml, mirror-config.json, or mirrors --dir <dir>\n',
     });
   });
 });
