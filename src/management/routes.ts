@@ -139,17 +139,11 @@ export function managementRoutes(core: ProxyCore, options: ManagementOptions): F
       const credential = credentialOf(req);
       const c = await allowed(core, credential, req.params.namespace, req.params.name);
       const file = req.params.file;
-      if (!isConfigurationFile(file)) {
-        throw new RegistryError(404, 'UNSUPPORTED', `no configuration file ${JSON.stringify(file.slice(0, 64))}; have ${CONFIGURATION_FILES.join(', ')}`);
-      }
-      // config.json carries the caller's own proxy credential when the connector needs one.
+      // config.json (and mirror-config.json, mirror-hosts.toml) carry the caller's own proxy credential when the connector needs one.
       const own =
         credential.kind === 'caller' && core.access.modeFor(c) !== 'none' ? { username: credential.caller.username || 'token', password: credential.caller.token } : undefined;
-      return reply
-        .header('content-type', CONTENT_TYPES[file]!)
-        .header('cache-control', 'no-store')
-        .header('content-disposition', `attachment; filename="${file}"`)
-        .send(renderConfiguration(file, address(req, c), own));
+      const text = rendered(file, c, address(req, c), mirrors(req, c), own);
+      return reply.header('content-type', CONTENT_TYPES[file]!).header('cache-control', 'no-store').header('content-disposition', `attachment; filename="${file}"`).send(text);
     });
   };
 }

@@ -17,7 +17,8 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
-export async function startProxy(connectors: Connector[], extra: Partial<ServerOptions> = {}): Promise<RunningProxy> {
+/** A proxy in this process on 127.0.0.1, on `listenPort` or a port of its own. */
+export async function startProxy(connectors: Connector[], extra: Partial<ServerOptions> = {}, listenPort = 0): Promise<RunningProxy> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -27,7 +28,7 @@ export async function startProxy(connectors: Connector[], extra: Partial<ServerO
   });
   const logger = createLogger('debug', sink);
   const server = buildServer({ connectors, logger, ...extra });
-  await server.app.listen({ host: '127.0.0.1', port: 0 });
+  await server.app.listen({ host: '127.0.0.1', port: listenPort });
   const { port } = server.app.server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}`,
