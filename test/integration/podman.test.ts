@@ -27,6 +27,8 @@ import { startRegistry, type Registry } from '../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.ts';
 import { run, skopeo, type RunResult } from '../helpers/tools.ts';
 import { proxyAddress, renderConfiguration } from '../../src/configurations/render.ts';
+import { mirrorsOf, renderMirror } from '../../src/configurations/mirrors.ts';
+import type { Connector } from '../../src/connectors/model.ts';
 
 const RW = { username: 'podman-writer', password: 'pm-rw-S3cret-pa55' };
 /** Per client command; the whole file takes a few seconds. */
@@ -35,6 +37,7 @@ const CMD_TIMEOUT = 30_000;
 let ts: TokenServer;
 let registry: Registry;
 let proxy: RunningProxy;
+let upstreamConnector: Connector;
 let sandbox: string;
 let env: Record<string, string>;
 /** Whether each client run gets a private mount namespace (see the file comment). */
@@ -111,6 +114,29 @@ function makeSandbox(): void {
 }
 
 /** Reads the registry directly, with a pull token signed by the fixture. */
+/** Runs `fn` with `text` as podman's and buildah's registries.conf. */
+async function withRegistriesConf(text: string, fn: () => Promise<void>): Promise<void> {
+  const path = join(sandbox, 'conf', `registries-${Date.now()}.conf`);
+  writeFileSync(path, text);
+  const saved = env.CONTAINERS_REGISTRIES_CONF!;
+  env.CONTAINERS_REGISTRIES_CONF = path;
+  env.REGISTRIES_CONFIG_PATH = path;
+  try {
+    await fn();
+  } finally {
+    env.CONTAINERS_REGISTRIES_CONF = saved;
+    env.REGISTRIES_CONFIG_PATH = saved;
+  }
+}
+
+/** How many GETs of `endpoint` (blob, manifest) the proxy answered 200, from log line `since` on. */
+function gets(since: number, endpoint: string): number {
+  return proxy.logs
+    .slice(since)
+    .map((l) => JSON.parse(l) as { msg: string; endpoint?: string; method?: string; status?: number })
+    .filter((l) => l.msg === 'request' && l.endpoint === endpoint && l.method === 'GET' && l.status === 200).length;
+}
+
 async function registryGet(path: string, accept?: string): Promise<Response> {
   const token = ts.issueToken({ access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] });
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
@@ -150,7 +176,8 @@ function tarFiles(archive: Buffer): Map<string, Buffer> {
 beforeAll(async () => {
   ts = await startTokenServer({ users: { [RW.username]: { password: RW.password, rights: () => ['*'] } } });
   registry = await startRegistry({ extraConfig: ts.registryConfig(), readyStatus: 401 });
-  proxy = await startProxy([connectorFor(registry.url, { credentials: { username: RW.username, password: RW.password } })]);
+  upstreamConnector = connectorFor(registry.url, { credentials: { username: RW.username, password: RW.password } });
+  proxy = await startProxy([upstreamConnector]);
   makeSandbox();
   const probe = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', MASK_SCRIPT, 'sh', 'true'], 10_000, env);
   masked = probe.code === 0;
@@ -287,19 +314,36 @@ describe('podman and buildah through the proxy, holding no credentials', () => {
     expect(refused.stderr).toMatch(/http: server gave HTTP response to HTTPS client/);
 
     const rendered = renderConfiguration('registries.conf', proxyAddress({ namespace: 'default', name: 'upstream' }, 'path', proxy.host));
-    const path = join(sandbox, 'conf', 'registries-rendered.conf');
-    writeFileSync(path, `unqualified-search-registries = []\n\n${rendered}`);
-    const saved = env.CONTAINERS_REGISTRIES_CONF!;
-    env.CONTAINERS_REGISTRIES_CONF = path;
-    env.REGISTRIES_CONFIG_PATH = path;
-    try {
+    await withRegistriesConf(`unqualified-search-registries = []\n\n${rendered}`, async () => {
       const pull = await podman(['pull', v1]);
       expect(pull.code, pull.stderr).toBe(0);
       expect(pull.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
-    } finally {
-      env.CONTAINERS_REGISTRIES_CONF = saved;
-      env.REGISTRIES_CONFIG_PATH = saved;
-    }
+    });
+  });
+
+  it("podman and buildah pull the image under the registry's own name with mirror-registries.conf as their only registries configuration", async () => {
+    const upstreamName = `${new URL(registry.url).host}/team/app:v1`;
+    const mirror = mirrorsOf(upstreamConnector, 'path', proxy.host)[0]!;
+    const rendered = renderMirror('mirror-registries.conf', mirror);
+    expect(rendered).toContain(`prefix = "${new URL(registry.url).host}"`);
+    await withRegistriesConf(rendered, async () => {
+      const rmi = await podman(['rmi', '--all', '--force']);
+      expect(rmi.code, rmi.stderr).toBe(0);
+      const before = proxy.logs.length;
+      const pull = await podman(['pull', upstreamName]);
+      expect(pull.code, pull.stderr).toBe(0);
+      expect(pull.stdout.trim()).toBe(sha256(image.config).slice(7));
+      // The registry refuses anonymous pulls: the bytes came through the proxy, the mirror.
+      expect(gets(before, 'blob')).toBe(image.layers.length + 1);
+      const listed = await podman(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+      expect(listed.stdout.split('\n')).toContain(upstreamName);
+
+      const beforeBuildah = proxy.logs.length;
+      const from = await buildah(['from', '--pull-always', '--name', 'ocp-mirror', upstreamName]);
+      expect(from.code, from.stderr).toBe(0);
+      expect(gets(beforeBuildah, 'manifest')).toBeGreaterThan(0); // it asked the mirror again
+      expect((await buildah(['rm', 'ocp-mirror'])).code).toBe(0);
+    });
   });
 
   it('podman pulls through the pull-through cache: the second pull comes from the store, the image is the same', async () => {
