@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Build stage: compile TypeScript to dist/ and keep production dependencies only.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
@@ -23,7 +22,8 @@ RUN mkdir -p /var/cache/oci-connector-proxy && chown node:node /var/cache/oci-co
 VOLUME /var/cache/oci-connector-proxy
 USER node
 EXPOSE 5000
+# `health` asks /healthz where OCP_LISTEN says the proxy listens.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:5000/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/cli.js", "health"]
 # A 2 MiB young generation keeps RSS near 150 MiB under load at no measurable cost (npm run bench).
 ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli.js"]

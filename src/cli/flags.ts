@@ -92,6 +92,7 @@ and the previous configuration keeps serving.
                           [--mode host|path] [--proxy-host <host:port>] [--service-port <port>]
                           [--token-file <file>] [--username <name>]
        oci-connector-proxy render mirrors --dir <dir> --config <file> [same options]
+       oci-connector-proxy health [--listen <host:port>]
 
   Prints one client configuration for a connector (default: the first in the file), one of
   ${[...CONFIGURATION_FILES, ...MIRROR_FILES].join(', ')}.
@@ -99,7 +100,9 @@ and the previous configuration keeps serving.
   Host mode (default) uses the connector's Service name
   c-<name>.<ns>.svc.cluster.local; path mode uses --proxy-host (default 127.0.0.1:5000)
   with the /namespaces/<ns>/connectors/<name> prefix. With --token-file, config.json holds
-  that proxy token (as the password of --username, default "token").`;
+  that proxy token (as the password of --username, default "token").
+  \`health\` asks /healthz where the proxy listens (--listen, OCP_LISTEN) and exits 0 on 200: the
+  image's HEALTHCHECK.`;
 
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value);

@@ -1,21 +1,16 @@
 /**
  * The command: `oci-connector-proxy [flags]` serves, `oci-connector-proxy render <file> …`
- * prints a client configuration. `main` returns the exit code for errors it reports itself (one
+ * prints a client configuration (`oci-connector-proxy health` is src/cli/health.ts, which
+ * src/cli.ts runs without loading the rest). `main` returns the exit code for errors it reports itself (one
  * line on stderr, `oci-connector-proxy: <problem>`): 2 for a bad flag or configuration, 1 for an
  * address that cannot be taken; undefined while serving or after printing.
  */
 import { ConfigError } from '../connectors/parse.ts';
 import { FlagError, USAGE, UsageError } from './flags.ts';
+import { type Io, processIo } from './io.ts';
 import { render } from './render.ts';
 import { ListenError, serve } from './serve.ts';
 import { readSettings } from './settings.ts';
-
-export interface Io {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processIo: Io = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 
 export async function main(argv: readonly string[], env: Record<string, string | undefined> = process.env, io: Io = processIo): Promise<number | undefined> {
   const problem = (message: string, code = 2): number => {
