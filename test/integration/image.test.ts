@@ -7,10 +7,11 @@
  * only the container holds.
  */
 import { createHash } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type Dockerd, startDockerd } from '../helpers/engines.ts';
 import { makeImage, writeLayout } from '../helpers/oci.ts';
 import { freePort, waitFor } from '../helpers/ports.ts';
@@ -40,6 +41,18 @@ function baseTarball(): string {
   const script = readFileSync(join(ROOT, 'scripts/base-image'));
   const key = createHash('sha256').update(script).update(process.version).digest('hex').slice(0, 12);
   return join(CACHE, `node-${process.version}-bookworm-${key}.tar`);
+}
+
+interface ComposeService {
+  build?: string;
+  image?: string;
+  network_mode?: string;
+  ports?: string[];
+  environment: Record<string, string>;
+  volumes: string[];
+}
+interface ComposeFile {
+  services: { proxy: ComposeService; registry: ComposeService };
 }
 
 const connectorFile = (port: number): string => `apiVersion: connectors.alauda.io/v1alpha1
@@ -144,4 +157,65 @@ describe('the image', () => {
     const logs = await dockerd.docker(['logs', 'ocp']);
     expect(logs.stdout + logs.stderr).not.toContain(USER.password);
   }, 180_000);
+
+  it('docker-compose brings up the proxy of the compose file in front of a registry:2 built the same way', async () => {
+    // registry:2 as the compose file names it: Debian's distribution registry on the same base,
+    // at the official image's paths.
+    const context = tempDir('ocp-registry-image-');
+    copyFileSync('/usr/bin/docker-registry', join(context, 'registry'));
+    writeFileSync(join(context, 'config.yml'), 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n');
+    writeFileSync(
+      join(context, 'Dockerfile'),
+      `FROM ${BASE}\nCOPY registry /bin/registry\nCOPY config.yml /etc/docker/registry/config.yml\nVOLUME /var/lib/registry\nEXPOSE 5000\nENTRYPOINT ["/bin/registry"]\nCMD ["serve", "/etc/docker/registry/config.yml"]\n`,
+    );
+    const built = await dockerd.docker(['build', '--network', 'host', '--tag', 'registry:2', context], { env: { DOCKER_BUILDKIT: '1' }, timeoutMs: 300_000 });
+    expect(built.code, built.stderr.slice(-2000)).toBe(0);
+
+    // The one change: this machine makes no bridges, so both services share the host's network,
+    // each on a free loopback port (host networking takes no published ports), and the connector
+    // names the registry by its port. The rest (build, volumes, environment) is the file's own.
+    const [proxyPort, registryPort] = [await freePort(), await freePort()];
+    const work = tempDir('ocp-compose-');
+    chownSync(work, 1000, 1000);
+    writeFileSync(
+      join(work, 'connectors.yaml'),
+      readFileSync(join(ROOT, 'fixtures/compose-connectors.yaml'), 'utf8').replace('http://registry:5000', `http://127.0.0.1:${registryPort}`),
+    );
+    const file = parseYaml(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as ComposeFile;
+    const { proxy: proxyService, registry: registryService } = file.services;
+    const connectorsMount = proxyService.volumes.findIndex((v) => v.startsWith('./fixtures/compose-connectors.yaml:'));
+    expect(connectorsMount).toBeGreaterThanOrEqual(0);
+    proxyService.volumes[connectorsMount] = proxyService.volumes[connectorsMount]!.replace('./fixtures/compose-connectors.yaml', join(work, 'connectors.yaml'));
+    delete proxyService.ports;
+    Object.assign(proxyService, { build: ROOT, image: TAG, network_mode: 'host' });
+    Object.assign(proxyService.environment, { OCP_LISTEN: `127.0.0.1:${proxyPort}` });
+    Object.assign(registryService, { network_mode: 'host', environment: { ...registryService.environment, REGISTRY_HTTP_ADDR: `127.0.0.1:${registryPort}` } });
+    writeFileSync(join(work, 'docker-compose.yml'), stringifyYaml(file));
+    const compose = (args: string[]) =>
+      run('docker-compose', ['--project-name', 'ocptest', '--file', join(work, 'docker-compose.yml'), ...args], 300_000, {
+        DOCKER_HOST: `unix://${dockerd.socket}`,
+      });
+    const up = await compose(['up', '--detach']);
+    expect(up.code, up.stderr).toBe(0);
+    try {
+      await waitFor(
+        'the compose proxy',
+        async () => (await dockerd.docker(['inspect', '--format', '{{.State.Health.Status}}', 'ocptest_proxy_1'])).stdout.trim() === 'healthy',
+        60_000,
+      );
+      const image = makeImage('amd64', [50_000]);
+      const layout = writeLayout([image], 'v1');
+      dirs.push(layout.dir);
+      const push = await skopeo(['copy', '--dest-tls-verify=false', layout.ref, `docker://127.0.0.1:${proxyPort}/library/busybox:v1`]);
+      expect(push.code, push.stderr).toBe(0);
+      const direct = await fetch(`http://127.0.0.1:${registryPort}/v2/library/busybox/manifests/v1`, {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(direct.headers.get('docker-content-digest')).toBe(image.manifestDigest); // it reached the compose registry
+    } finally {
+      const down = await compose(['down', '--volumes']);
+      expect(down.code, down.stderr).toBe(0);
+    }
+  }, 400_000);
 });
