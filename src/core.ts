@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { AccessControl } from './access/control.ts';
 import type { PullThroughCache } from './cache/cache.ts';
-import type { Connector } from './connectors/model.ts';
+import { type Connector, connectorKey } from './connectors/model.ts';
 import { ConnectorSet } from './connectors/set.ts';
 import { type HealthOptions, HealthMonitor } from './health/monitor.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -57,6 +57,10 @@ export function createCore(options: CoreOptions): ProxyCore {
   const client = (c: Connector): UpstreamClient => new UpstreamClient(c, upstreamOptions, tokens);
   const warnIgnoredHosts = (set: Connectors): void => {
     for (const entry of set.ignoredHosts) log.warn({ host: entry }, 'spec.params hosts: name already belongs to another connector; ignored');
+    for (const c of set.connectors) {
+      if (c.tls?.insecureSkipVerify)
+        log.warn({ connector: connectorKey(c) }, 'spec.params insecureSkipTLSVerify: upstream certificates are NOT checked for this connector (for labs only)');
+    }
   };
   let current: Connectors = new ConnectorSet(options.connectors, client, options.defaultConnector);
   warnIgnoredHosts(current);

@@ -1,5 +1,6 @@
 /** The Connector model: one upstream OCI registry the proxy serves, with its credentials. */
 import { createHash } from 'node:crypto';
+import type { UpstreamTls } from './tls.ts';
 
 export interface Credentials {
   username: string;
@@ -21,6 +22,8 @@ export interface Connector {
   healthRepository: string | undefined;
   /** Every `spec.auth.params[]` and `spec.params[]` entry, by name. */
   params: Readonly<Record<string, string>>;
+  /** TLS toward the upstream beyond the defaults (connectors/tls.ts); absent: Node's trust store, no client certificate. */
+  tls?: UpstreamTls | undefined;
 }
 
 export function connectorKey(c: Pick<Connector, 'namespace' | 'name'>): string {

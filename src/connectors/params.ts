@@ -10,6 +10,8 @@
  *                      without asking the upstream again (default 0: every time)
  *   mirrorFor          registries this connector is the mirror of (`?ns=` lookups; it wins over
  *                      a connector that merely has that address)
+ *   clientCertSecret   a Secret with tls.crt and tls.key: the client certificate (tls.ts)
+ *   insecureSkipTLSVerify  true: no upstream certificate check (tls.ts)
  */
 import { commaList } from '../util/list.ts';
 import { ConfigError } from './documents.ts';
@@ -81,6 +83,14 @@ export function checkParams(params: Readonly<Record<string, string>>, where: str
   const revalidate = params['cacheRevalidateSeconds'];
   if (revalidate !== undefined && !/^\d{1,9}$/.test(revalidate)) {
     throw new ConfigError(`${where}[cacheRevalidateSeconds]: must be a whole number of seconds, got ${JSON.stringify(revalidate)}`);
+  }
+  const insecure = params['insecureSkipTLSVerify'];
+  if (insecure !== undefined && insecure !== 'true' && insecure !== 'false') {
+    throw new ConfigError(`${where}[insecureSkipTLSVerify]: must be "true" or "false", got ${JSON.stringify(insecure)}`);
+  }
+  const certSecret = params['clientCertSecret'];
+  if (certSecret !== undefined && (!DNS_SUBDOMAIN.test(certSecret) || certSecret.length > 253)) {
+    throw new ConfigError(`${where}[clientCertSecret]: must be the name of a Secret in the connector's namespace, got ${JSON.stringify(certSecret)}`);
   }
   for (const param of ['allowedRealmHosts', 'hosts', 'mirrorFor'] as const) {
     for (const h of commaList(params[param])) {

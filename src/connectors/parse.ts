@@ -7,6 +7,7 @@ import { nameProblem } from '../distribution/names.ts';
 import { ConfigError, type Doc, isObj, type Obj, secretValues, secretWhere } from './documents.ts';
 import { type Connector, type Credentials, redactAddress, upstreamOriginFor } from './model.ts';
 import { checkParams, DNS_SUBDOMAIN } from './params.ts';
+import { CA_KEY, CERT_KEY, checkCaBundle, checkKeyPair, KEY_KEY, type UpstreamTls } from './tls.ts';
 
 export { ConfigError } from './documents.ts';
 
@@ -36,28 +37,56 @@ export function connectorsFrom(docs: readonly Doc[], secrets: ReadonlyMap<string
   return connectors;
 }
 
+/** A Secret a Connector names, and the field that names it. */
+export interface SecretRef {
+  namespace: string;
+  name: string;
+  field: 'spec.auth.secretRef' | 'spec.caCertSecretRef' | 'spec.params[clientCertSecret]';
+}
+
 /** `spec.auth.secretRef` of a Connector object as `{namespace, name}`, if it names one. */
-export function secretRefOf(obj: Obj, namespace: string): { namespace: string; name: string } | undefined {
+export function secretRefOf(obj: Obj, namespace: string): SecretRef | undefined {
   const spec = obj['spec'];
   const auth = isObj(spec) ? spec['auth'] : undefined;
   const ref = isObj(auth) ? auth['secretRef'] : undefined;
   if (!isObj(ref) || typeof ref['name'] !== 'string' || ref['name'] === '') return undefined;
-  return { namespace: typeof ref['namespace'] === 'string' && ref['namespace'] !== '' ? ref['namespace'] : namespace, name: ref['name'] };
+  return { namespace: typeof ref['namespace'] === 'string' && ref['namespace'] !== '' ? ref['namespace'] : namespace, name: ref['name'], field: 'spec.auth.secretRef' };
 }
 
 /**
- * One Connector object from the Kubernetes API (with the Secret it references, when it
- * references one and it exists), checked exactly as in a file. Throws ConfigError naming `where`.
+ * Every Secret a Connector object names: its credentials, its CA bundle and its client
+ * certificate (the last two always in the Connector's own namespace).
  */
-export function connectorFromObject(obj: Obj, secret: Obj | undefined, where: string): Connector {
+export function secretRefsOf(obj: Obj, namespace: string): SecretRef[] {
+  const refs: SecretRef[] = [];
+  const auth = secretRefOf(obj, namespace);
+  if (auth) refs.push(auth);
+  const spec = isObj(obj['spec']) ? obj['spec'] : {};
+  const ca = spec['caCertSecretRef'];
+  if (isObj(ca) && typeof ca['name'] === 'string' && ca['name'] !== '') refs.push({ namespace, name: ca['name'], field: 'spec.caCertSecretRef' });
+  const params: Record<string, string> = {};
+  try {
+    readParams(spec['params'], '', params);
+  } catch {
+    // reported by the parse itself
+  }
+  if (params['clientCertSecret']) refs.push({ namespace, name: params['clientCertSecret'], field: 'spec.params[clientCertSecret]' });
+  return refs;
+}
+
+/**
+ * One Connector object from the Kubernetes API, with the Secrets it references that exist
+ * (`secretOf`), checked exactly as in a file. Throws ConfigError naming `where`.
+ */
+export function connectorFromObject(obj: Obj, secretOf: (namespace: string, name: string) => Obj | undefined, where: string): Connector {
   const meta = isObj(obj['metadata']) ? obj['metadata'] : {};
   const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : 'default';
   const name = typeof meta['name'] === 'string' ? meta['name'] : '';
   const d: Doc = { index: 0, kind: 'Connector', namespace, name, body: obj };
   const secrets = new Map<string, Doc>();
-  const ref = secretRefOf(obj, namespace);
-  if (ref && secret) {
-    secrets.set(`${ref.namespace}/${ref.name}`, { index: 0, kind: 'Secret', namespace: ref.namespace, name: ref.name, body: secret });
+  for (const ref of secretRefsOf(obj, namespace)) {
+    const body = secretOf(ref.namespace, ref.name);
+    if (body) secrets.set(`${ref.namespace}/${ref.name}`, { index: 0, kind: 'Secret', namespace: ref.namespace, name: ref.name, body });
   }
   return parseConnector(d, where, where, secrets);
 }
@@ -106,6 +135,7 @@ function parseConnector(d: Doc, file: string, where: string, secrets: ReadonlyMa
   }
 
   checkParams(params, `${where}: spec.params`);
+  const tls = upstreamTls(spec, params, d.namespace, secrets, file, where);
   return {
     namespace: d.namespace,
     name: d.name,
@@ -115,7 +145,41 @@ function parseConnector(d: Doc, file: string, where: string, secrets: ReadonlyMa
     credentials,
     healthRepository,
     params,
+    tls,
   };
+}
+
+/** The Secret `name` of `namespace` from the file (or the API), or a ConfigError naming the field that names it. */
+function referenced(secrets: ReadonlyMap<string, Doc>, namespace: string, name: string, field: string): Doc {
+  const secret = secrets.get(`${namespace}/${name}`);
+  if (!secret) throw new ConfigError(`${field}: Secret ${namespace}/${name} is not defined in this file`);
+  return secret;
+}
+
+/** spec.caCertSecretRef, spec.params clientCertSecret and insecureSkipTLSVerify; undefined when none is set. */
+function upstreamTls(spec: Obj, params: Record<string, string>, namespace: string, secrets: ReadonlyMap<string, Doc>, file: string, where: string): UpstreamTls | undefined {
+  let ca: string | undefined;
+  const caRef = spec['caCertSecretRef'];
+  if (caRef !== undefined && caRef !== null) {
+    if (!isObj(caRef) || typeof caRef['name'] !== 'string' || caRef['name'] === '') throw new ConfigError(`${where}: spec.caCertSecretRef.name: missing`);
+    const secret = referenced(secrets, namespace, caRef['name'], `${where}: spec.caCertSecretRef`);
+    const sw = secretWhere(secret, file);
+    const pem = secretValues(secret, sw)[CA_KEY];
+    if (!pem) throw new ConfigError(`${sw}: data.${CA_KEY}: missing (the connector's spec.caCertSecretRef names this Secret for its CA certificates)`);
+    ca = checkCaBundle(pem, `${sw}: data.${CA_KEY}`);
+  }
+  let clientCert: UpstreamTls['clientCert'];
+  const certName = params['clientCertSecret'];
+  if (certName !== undefined) {
+    const secret = referenced(secrets, namespace, certName, `${where}: spec.params[clientCertSecret]`);
+    const sw = secretWhere(secret, file);
+    const values = secretValues(secret, sw);
+    for (const k of [CERT_KEY, KEY_KEY]) if (!values[k]) throw new ConfigError(`${sw}: data.${k}: missing (a client certificate Secret needs ${CERT_KEY} and ${KEY_KEY})`);
+    clientCert = checkKeyPair(values[CERT_KEY]!, values[KEY_KEY]!, { cert: `${sw}: data.${CERT_KEY}`, key: `${sw}: data.${KEY_KEY}` });
+  }
+  const insecureSkipVerify = params['insecureSkipTLSVerify'] === 'true';
+  if (ca === undefined && clientCert === undefined && !insecureSkipVerify) return undefined;
+  return { ca, clientCert, insecureSkipVerify };
 }
 
 function parseAddress(address: string, where: string): URL {

@@ -7,13 +7,29 @@
 import { upstreamRepository } from '../connectors/model.ts';
 import { normalizeScopes } from '../distribution/scope.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
-import { causeChain, isTimeout, TokenServerError, UpstreamError, UpstreamRefused } from '../upstream/errors.ts';
+import { causeChain, errorCode, errorReason, isTimeout, TokenServerError, UpstreamError, UpstreamRefused } from '../upstream/errors.ts';
+import { handshakeProblem, tlsProblem } from '../upstream/tls.ts';
 import { upstreamFailure } from '../upstream/failures.ts';
 import { discard } from '../upstream/types.ts';
 import type { Observed } from './conditions.ts';
 
-function networkError(err: unknown, timeoutMs: number): string {
-  return isTimeout(err) ? `no answer within ${timeoutMs} ms` : causeChain(err);
+/** A network or TLS failure as a condition shows it: `connect ECONNREFUSED 127.0.0.1:1`, or the TLS problem named. */
+function networkError(err: unknown, timeoutMs: number, host: string): string {
+  if (isTimeout(err)) return `no answer within ${timeoutMs} ms`;
+  const code = errorCode(err);
+  const tls = code && tlsProblem(code, errorReason(err));
+  return tls ? `tls: ${host} ${tls} (${code})` : causeChain(err);
+}
+
+/** A failed ping in words; a TLS connection closed without a word is asked again why (handshakeProblem). */
+async function pingFailure(client: UpstreamClient, err: unknown, timeoutMs: number): Promise<string> {
+  const code = errorCode(err);
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') {
+    const tlsCode = await handshakeProblem(client.connector, Math.min(timeoutMs, 2_000));
+    const tls = tlsCode && tlsProblem(tlsCode);
+    if (tls) return `tls: ${client.host} ${tls} (${tlsCode})`;
+  }
+  return networkError(err, timeoutMs, client.host);
 }
 
 /** A refusal of the credentials (by the registry or its token server), rather than a failure to reach them. */
@@ -50,7 +66,7 @@ async function probeHeld(client: UpstreamClient, timeoutMs: number): Promise<Obs
         ? { type: 'LivenessReady', status: 'False', reason: 'ConnectionFailed', message: `Get "${origin}/v2/": status code ${status}` }
         : { type: 'LivenessReady', status: 'True', reason: '', message: '' };
   } catch (err) {
-    liveness = { type: 'LivenessReady', status: 'False', reason: 'ConnectionFailed', message: `Get "${origin}/v2/": ${networkError(err, timeoutMs)}` };
+    liveness = { type: 'LivenessReady', status: 'False', reason: 'ConnectionFailed', message: `Get "${origin}/v2/": ${await pingFailure(client, err, timeoutMs)}` };
   }
 
   const repo = client.connector.healthRepository;
@@ -78,7 +94,7 @@ async function probeHeld(client: UpstreamClient, timeoutMs: number): Promise<Obs
             type: 'AuthReady',
             status: 'False',
             reason: 'ConnectionFailed',
-            message: err instanceof UpstreamError ? worded.message : `Get "${origin}${path}": ${networkError(err, timeoutMs)}`,
+            message: err instanceof UpstreamError ? worded.message : `Get "${origin}${path}": ${networkError(err, timeoutMs, client.host)}`,
           };
     }
   }

@@ -12,8 +12,9 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { type Decision, notAuthenticated } from '../access/control.ts';
 import { presentedCredential, type PresentedCredential } from '../access/credential.ts';
-import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, type ProxyAddress, proxyAddress, renderConfiguration } from '../configurations/render.ts';
+import { type AddressMode, type AddressOptions, CONFIGURATION_FILES, isConfigurationFile, type ProxyAddress, proxyAddress, renderConfiguration } from '../configurations/render.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
+import { tlsSummary } from '../connectors/tls.ts';
 import { CONNECTOR_API_VERSION } from '../connectors/parse.ts';
 import type { PullThroughCache } from '../cache/cache.ts';
 import { isMirrorFile, MIRROR_FILES, type Mirror, MirrorError, mirrorsOf, renderMirror } from '../configurations/mirrors.ts';
@@ -25,8 +26,10 @@ export interface ManagementOptions {
   addressMode?: AddressMode;
   /** Host[:port] clients use to reach the proxy in path mode; default: the request's Host. */
   proxyHost?: string | undefined;
-  /** Port of the connector Services in host mode: default 80. */
-  servicePort?: number;
+  /** Port of the connector Services in host mode: default 80 (443 with TLS). */
+  servicePort?: number | undefined;
+  /** The proxy listens with HTTPS: rendered files and addresses say https. */
+  tls?: boolean | undefined;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -64,6 +67,7 @@ async function view(core: ProxyCore, c: Connector, address: ProxyAddress, cache:
       access: core.access.modeFor(c),
       proxy: { httpAddress: { url: address.url } },
       ...(store ? { cache: store } : {}),
+      ...(c.tls ? { tls: tlsSummary(c.tls) } : {}),
     },
   };
 }
@@ -112,8 +116,9 @@ export function managementRoutes(core: ProxyCore, options: ManagementOptions): F
   const cache = core.cache;
   const mode = options.addressMode ?? 'path';
   const proxyHost = (req: FastifyRequest): string => options.proxyHost ?? req.headers.host ?? 'localhost';
-  const address = (req: FastifyRequest, c: Connector) => proxyAddress(c, mode, proxyHost(req), options.servicePort ?? 80);
-  const mirrors = (req: FastifyRequest, c: Connector) => mirrorsOf(c, mode, proxyHost(req), options.servicePort ?? 80);
+  const where = (req: FastifyRequest): AddressOptions => ({ mode, proxyHost: proxyHost(req), servicePort: options.servicePort, tls: options.tls });
+  const address = (req: FastifyRequest, c: Connector) => proxyAddress(c, where(req));
+  const mirrors = (req: FastifyRequest, c: Connector) => mirrorsOf(c, where(req));
   const credentialOf = (req: FastifyRequest) => presentedCredential(req.raw.rawHeaders);
 
   return async (app: FastifyInstance) => {

@@ -9,7 +9,7 @@
  *   5. exchange    below         one HTTP exchange with the registry's origin
  *
  * A pull-through cache serves before the chain (a handler in src/proxy/); per-upstream TLS
- * belongs to the agents' `connect` options here.
+ * (tls.ts) is the agents' `connect` option.
  */
 import { Agent } from 'undici';
 import type { Connector } from '../connectors/model.ts';
@@ -21,6 +21,7 @@ import { Authenticator } from './auth.ts';
 import type { FailureContext } from './failures.ts';
 import { redirectLayer } from './redirect.ts';
 import { credentialScrubber, scrubLayer } from './scrub.ts';
+import { connectOption } from './tls.ts';
 import type { TokenService } from './token.ts';
 import { compose, type Send, type Traffic } from './types.ts';
 
@@ -74,7 +75,14 @@ export class UpstreamClient implements FailureContext {
     this.host = new URL(connector.upstreamOrigin).host;
     this.anonymous = connector.credentials === undefined;
     const agent = (connections: number): Agent =>
-      new Agent({ connect: { timeout: options.connectTimeout }, headersTimeout: options.headersTimeout, bodyTimeout: options.bodyTimeout, connections, keepAliveTimeout: 30_000 });
+      new Agent({
+        connect: connectOption(connector, options.connectTimeout),
+        allowH2: false,
+        headersTimeout: options.headersTimeout,
+        bodyTimeout: options.bodyTimeout,
+        connections,
+        keepAliveTimeout: 30_000,
+      });
     this.agents = { bulk: agent(options.bulkConnections), small: agent(options.smallConnections + TOKEN_CONNECTIONS) };
     this.bulkheads = {
       bulk: new Bulkhead('bulk', options.bulkConnections, options.queueTimeout),

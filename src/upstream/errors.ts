@@ -114,6 +114,28 @@ export class StorageRefused extends UpstreamError {
   }
 }
 
+/** A redirect target (object storage, a CDN) could not be reached: the network or TLS error is the cause. */
+export class StorageUnreachable extends UpstreamError {
+  override readonly name = 'StorageUnreachable';
+  readonly host: string;
+
+  constructor(host: string, cause: unknown) {
+    super(`redirect target ${host} could not be reached`, { cause });
+    this.host = host;
+  }
+}
+
+/** The `reason` a TLS error gives along the cause chain (which names a certificate's names). */
+export function errorReason(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const reason = (e as { reason?: unknown }).reason;
+    if (typeof reason === 'string') return reason;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** The first error code found along an error's cause chain (undici wraps socket errors). */
 export function errorCode(err: unknown): string | undefined {
   let e: unknown = err;

@@ -5,7 +5,19 @@
  * credential, comes out. Connection problems are 502, timeouts 504, a busy connector 503.
  */
 import { RegistryError } from '../distribution/errors.ts';
-import { errorCode, RealmNotTrusted, Saturated, StorageRefused, TokenServerError, UnsupportedChallenge, UpstreamRefused, UpstreamUnhealthy } from './errors.ts';
+import {
+  errorCode,
+  errorReason,
+  RealmNotTrusted,
+  Saturated,
+  StorageRefused,
+  StorageUnreachable,
+  TokenServerError,
+  UnsupportedChallenge,
+  UpstreamRefused,
+  UpstreamUnhealthy,
+} from './errors.ts';
+import { tlsProblem } from './tls.ts';
 
 /** Who failed: the connector key, the upstream host, and whether the connector has credentials. */
 export interface FailureContext {
@@ -51,6 +63,9 @@ export function upstreamFailure(err: unknown, c: FailureContext): RegistryError 
       status: err.status,
     });
   }
+  if (err instanceof StorageUnreachable) {
+    return networkFailure(err.cause, c.key, { storage: err.host }, `the storage host ${err.host} that upstream ${c.host} redirected to`);
+  }
   return networkFailure(err, c.key, { upstream: c.host }, `upstream ${c.host}`);
 }
 
@@ -86,6 +101,8 @@ function networkFailure(err: unknown, key: string, where: Record<string, string>
   const code = errorCode(err) ?? 'UNKNOWN';
   const detail = { connector: key, ...where, cause: code };
   if (TIMEOUT_CODES.has(code)) return new RegistryError(504, 'UNAVAILABLE', `connector ${key}: ${who} did not answer in time (${code})`, detail);
+  const tls = tlsProblem(code, errorReason(err));
+  if (tls) return new RegistryError(502, 'UNAVAILABLE', `connector ${key}: ${who} ${tls} (${code})`, detail);
   const what =
     code === 'ECONNREFUSED'
       ? 'refused the connection'

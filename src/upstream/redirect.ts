@@ -13,7 +13,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { RedirectPolicy } from '../connectors/params.ts';
-import { StorageRefused } from './errors.ts';
+import { StorageRefused, StorageUnreachable } from './errors.ts';
 import { discard, type Layer, type UpstreamRequest, type UpstreamResponse } from './types.ts';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -56,7 +56,13 @@ async function toStorage(req: UpstreamRequest, target: URL, dispatcher: Dispatch
   for (let i = 0; i < req.headers.length; i += 2) {
     if (STORAGE_HEADERS.has(req.headers[i]!.toLowerCase())) headers.push(req.headers[i]!, req.headers[i + 1]!);
   }
-  const res = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method: req.method as 'GET', headers, signal: req.signal });
+  let res: Awaited<ReturnType<Dispatcher['request']>>;
+  try {
+    res = await dispatcher.request({ origin: target.origin, path: target.pathname + target.search, method: req.method as 'GET', headers, signal: req.signal });
+  } catch (err) {
+    if (req.signal?.aborted) throw err;
+    throw new StorageUnreachable(target.host, err);
+  }
   if (res.statusCode === 401 || res.statusCode === 403) {
     discard(res.body);
     throw new StorageRefused(target.host, res.statusCode);

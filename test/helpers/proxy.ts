@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Connector } from '../../src/connectors/model.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { buildServer, type ProxyServer, type ServerOptions } from '../../src/server.ts';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { freePort, waitFor } from './ports.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -59,7 +60,8 @@ export interface ProxyProcess {
   stop(): Promise<number | null>;
 }
 
-export async function spawnProxy(args: string[], env: Record<string, string> = {}): Promise<ProxyProcess> {
+/** The CLI as a process on a free loopback port; with `https`, it serves HTTPS (the args name the files) and the readiness check trusts `ca`. */
+export async function spawnProxy(args: string[], env: Record<string, string> = {}, https?: { ca: string }): Promise<ProxyProcess> {
   const port = await freePort();
   let out = '';
   const child = spawn(`${ROOT}/scripts/node`, [`${ROOT}/dist/cli.js`, '--listen', `127.0.0.1:${port}`, ...args], {
@@ -68,13 +70,14 @@ export async function spawnProxy(args: string[], env: Record<string, string> = {
   });
   child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
   child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${https ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const dispatcher = https && new Agent({ connect: { ca: https.ca } });
   await waitFor(`proxy on ${url}`, async () => {
     if (child.exitCode !== null) throw new Error(`proxy exited ${child.exitCode}: ${out}`);
-    const res = await fetch(`${url}/healthz`);
+    const res = await undiciFetch(`${url}/healthz`, dispatcher ? { dispatcher } : {});
     await res.arrayBuffer();
     return res.ok;
-  });
+  }).finally(() => dispatcher?.close());
   return {
     url,
     host: `127.0.0.1:${port}`,

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { freePort, waitFor } from './ports.ts';
 
 export interface Registry {
@@ -28,10 +29,23 @@ export interface RegistryOptions {
   dir?: string;
   /** Log every request (distribution's access log, on the process output): to count what reached it. */
   accessLog?: boolean;
+  /**
+   * HTTPS (distribution's http.tls) with this certificate; with clientCas, client certificates
+   * signed by that bundle are required, and `client` is the one the readiness check shows.
+   */
+  tls?: { certPath: string; keyPath: string; clientCas?: string; client?: { cert: string; key: string } };
 }
 
 /** The docker-registry config the tests and the benchmark run: loopback, filesystem storage, deletes on. */
-export function registryConfigYaml(o: { port: number; root: string; extra?: string | undefined; accessLog?: boolean; secret?: string }): string {
+export function registryConfigYaml(o: {
+  port: number;
+  root: string;
+  extra?: string | undefined;
+  accessLog?: boolean | undefined;
+  secret?: string;
+  tls?: RegistryOptions['tls'];
+}): string {
+  const tls = o.tls ? `  tls:\n    certificate: ${o.tls.certPath}\n    key: ${o.tls.keyPath}\n${o.tls.clientCas ? `    clientcas:\n      - ${o.tls.clientCas}\n` : ''}` : '';
   return `version: 0.1
 log:
   level: warn
@@ -47,14 +61,14 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:${o.port}
-${o.secret ? `  secret: ${o.secret}\n` : ''}${o.extra ?? ''}
+${o.secret ? `  secret: ${o.secret}\n` : ''}${tls}${o.extra ?? ''}
 `;
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'ocp-registry-'));
   const port = options.port ?? (await freePort());
-  const config = registryConfigYaml({ port, root: join(dir, 'data'), extra: options.extraConfig, accessLog: options.accessLog });
+  const config = registryConfigYaml({ port, root: join(dir, 'data'), extra: options.extraConfig, accessLog: options.accessLog, tls: options.tls });
   writeFileSync(join(dir, 'config.yml'), config);
   let out = '';
   const requests: string[] = [];
@@ -65,18 +79,22 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const expected = options.readyStatus ?? 200;
+  // The readiness check does not verify the registry's certificate; the tests do that through the proxy.
+  const dispatcher = options.tls && new Agent({ connect: { rejectUnauthorized: false, ...(options.tls.client ?? {}) } });
   try {
     await waitFor(`docker-registry on ${url}`, async () => {
       if (child.exitCode !== null) throw new Error(`docker-registry exited ${child.exitCode}: ${out}`);
-      const res = await fetch(`${url}/v2/`);
+      const res = await undiciFetch(`${url}/v2/`, dispatcher ? { dispatcher } : {});
       await res.arrayBuffer();
       return res.status === expected;
     });
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
+  } finally {
+    await dispatcher?.close();
   }
   return {
     url,

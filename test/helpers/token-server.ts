@@ -12,6 +12,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -66,6 +67,8 @@ export interface TokenServerOptions {
   tokenField?: 'both' | 'token' | 'access_token';
   /** Whether success responses carry `issued_at`. Default true. */
   includeIssuedAt?: boolean;
+  /** Serve HTTPS with this certificate and key (the realm is then https://). */
+  tls?: { cert: string; key: string };
 }
 
 /** Mutable at run time: changes apply to the next request. */
@@ -451,18 +454,19 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     return send(res, rec, 405, 'method not allowed', { allow: 'GET, POST' });
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(String(err));
     });
-  });
+  };
+  const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as { port: number };
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const realm = `${url}/token`;
 
   return {

@@ -1,6 +1,6 @@
 /**
  * The Kubernetes source: informers (list + watch with resourceVersion, re-list on 410 Gone,
- * back-off on errors) over `Connector` objects and the registry Secrets they reference, in all
+ * back-off on errors) over `Connector` objects and the Secrets they reference, in all
  * namespaces or a configured list. Every change is translated into a whole new connector set
  * (debounced) and handed on; a connector whose Secret is missing is not served at all.
  */
@@ -26,6 +26,13 @@ export interface KubernetesSourceOptions {
 
 type Informer = ListWatch<KubeObject>;
 
+/**
+ * The Secrets a Connector may reference, by type: registry credentials, and the CA bundles and
+ * client certificates of spec.caCertSecretRef and spec.params clientCertSecret (cert-manager and
+ * `kubectl create secret tls` write kubernetes.io/tls, `kubectl create secret generic` Opaque).
+ */
+const SECRET_SELECTORS = [`type=${SECRET_TYPE}`, 'type=kubernetes.io/tls', 'type=Opaque'];
+
 export class KubernetesSource {
   private readonly o: KubernetesSourceOptions;
   private readonly connectorInformers: Informer[] = [];
@@ -43,7 +50,6 @@ export class KubernetesSource {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const watch = new Watch(kc);
-    const secretSelector = `type=${SECRET_TYPE}`;
     const base = `/apis/${CONNECTOR_GROUP}/${CONNECTOR_VERSION}`;
     const group = { group: CONNECTOR_GROUP, version: CONNECTOR_VERSION, plural: CONNECTOR_PLURAL };
     const scopes = options.namespaces.length ? options.namespaces : [undefined];
@@ -53,14 +59,16 @@ export class KubernetesSource {
       this.connectorInformers.push(
         this.informer(connectorPath, watch, () => (ns ? custom.listNamespacedCustomObject({ ...group, namespace: ns }) : custom.listClusterCustomObject(group)), undefined),
       );
-      this.secretInformers.push(
-        this.informer(
-          secretPath,
-          watch,
-          () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector: secretSelector }) : core.listSecretForAllNamespaces({ fieldSelector: secretSelector })),
-          secretSelector,
-        ),
-      );
+      for (const fieldSelector of SECRET_SELECTORS) {
+        this.secretInformers.push(
+          this.informer(
+            secretPath,
+            watch,
+            () => (ns ? core.listNamespacedSecret({ namespace: ns, fieldSelector }) : core.listSecretForAllNamespaces({ fieldSelector })),
+            fieldSelector,
+          ),
+        );
+      }
     }
   }
 
@@ -74,7 +82,7 @@ export class KubernetesSource {
     const listed = async (): Promise<KubernetesListObject<KubeObject>> => {
       const result = (await list()) as KubernetesListObject<KubeObject>;
       backoff = 0;
-      this.listedPaths.add(path);
+      this.listedPaths.add(`${path}?${fieldSelector ?? ''}`);
       return result;
     };
     const inf = new ListWatch<KubeObject>(path, watch, listed, false, undefined, fieldSelector);

@@ -4,7 +4,7 @@
  * Connector. No I/O here.
  */
 import type { Connector } from '../../connectors/model.ts';
-import { CONNECTOR_API_VERSION, ConfigError, connectorFromObject, secretRefOf } from '../../connectors/parse.ts';
+import { CONNECTOR_API_VERSION, ConfigError, connectorFromObject, secretRefsOf } from '../../connectors/parse.ts';
 import { type Condition, type Observed, readyOf, stamp } from '../../health/conditions.ts';
 
 export const CONNECTOR_GROUP = 'connectors.alauda.io';
@@ -65,38 +65,27 @@ export interface TranslateOptions {
 export function translate(object: KubeObject, secretOf: (namespace: string, name: string) => KubeObject | undefined, options: TranslateOptions = {}): Translation {
   const key = keyOf(object);
   const namespace = object.metadata?.namespace ?? 'default';
-  const ref = secretRefOf(object as Record<string, unknown>, namespace);
-  let secretObj: KubeObject | undefined;
-  let secret: Observed = { type: 'SecretReady', status: 'True', reason: 'SecretOptional', message: 'the connector has no secret; the registry is used anonymously' };
-  if (ref && ref.namespace !== namespace && !options.allowCrossNamespaceSecrets) {
-    return {
-      key,
-      object,
-      connector: undefined,
-      secret: {
-        type: 'SecretReady',
-        status: 'False',
-        reason: 'SecretNotAllowed',
-        message: `secret ${ref.namespace}/${ref.name} is in another namespace; the proxy refuses cross-namespace secrets (--allow-cross-namespace-secrets)`,
-      },
-      problem: undefined,
-    };
+  const refs = secretRefsOf(object as Record<string, unknown>, namespace);
+  const auth = refs.find((r) => r.field === 'spec.auth.secretRef');
+  const secret: Observed = auth
+    ? { type: 'SecretReady', status: 'True', reason: '', message: '' }
+    : { type: 'SecretReady', status: 'True', reason: 'SecretOptional', message: 'the connector has no secret; the registry is used anonymously' };
+  const notServed = (s: Observed): Translation => ({ key, object, connector: undefined, secret: s, problem: undefined });
+  if (auth && auth.namespace !== namespace && !options.allowCrossNamespaceSecrets) {
+    return notServed({
+      type: 'SecretReady',
+      status: 'False',
+      reason: 'SecretNotAllowed',
+      message: `secret ${auth.namespace}/${auth.name} is in another namespace; the proxy refuses cross-namespace secrets (--allow-cross-namespace-secrets)`,
+    });
   }
-  if (ref) {
-    secretObj = secretOf(ref.namespace, ref.name);
-    if (!secretObj) {
-      return {
-        key,
-        object,
-        connector: undefined,
-        secret: { type: 'SecretReady', status: 'False', reason: 'SecretNotFound', message: `secrets "${ref.name}" not found` },
-        problem: undefined,
-      };
-    }
-    secret = { type: 'SecretReady', status: 'True', reason: '', message: '' };
+  const missing = refs.find((r) => !secretOf(r.namespace, r.name));
+  if (missing) {
+    const named = missing.field === 'spec.auth.secretRef' ? '' : ` (${missing.field})`;
+    return notServed({ type: 'SecretReady', status: 'False', reason: 'SecretNotFound', message: `secrets "${missing.name}" not found${named}` });
   }
   try {
-    const connector = connectorFromObject(object as Record<string, unknown>, secretObj as Record<string, unknown> | undefined, `Connector ${key}`);
+    const connector = connectorFromObject(object as Record<string, unknown>, (ns, name) => secretOf(ns, name) as Record<string, unknown> | undefined, `Connector ${key}`);
     if (!options.allowHosts && connector.params['hosts'] !== undefined) {
       const { hosts: _ignored, ...params } = connector.params;
       return { key, object, connector: { ...connector, params }, secret };
@@ -105,7 +94,7 @@ export function translate(object: KubeObject, secretOf: (namespace: string, name
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const message = err.message;
-    const secretProblem = ref !== undefined && message.includes(`Secret ${ref.namespace}/${ref.name}`);
+    const secretProblem = refs.some((r) => message.includes(`Secret ${r.namespace}/${r.name}`));
     return {
       key,
       object,
