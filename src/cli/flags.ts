@@ -26,6 +26,8 @@ export const FLAGS = {
   config: { env: 'OCP_CONFIG', arg: '<file>', help: 'Connector and Secret YAML documents' },
   upstream: { env: 'OCP_UPSTREAM', arg: '<url>', help: 'one anonymous connector for this registry' },
   listen: { env: 'OCP_LISTEN', arg: '<host:port>', help: 'address to listen on, default 127.0.0.1:5000' },
+  'tls-cert': { env: 'OCP_TLS_CERT', arg: '<file>', help: 'serve HTTPS with this PEM certificate (chain), re-read when it changes; with --tls-key' },
+  'tls-key': { env: 'OCP_TLS_KEY', arg: '<file>', help: 'the PEM private key of --tls-cert' },
   'log-level': { env: 'OCP_LOG_LEVEL', arg: '<level>', help: 'trace|debug|info|warn|error, default info' },
   'connect-timeout': { env: 'OCP_CONNECT_TIMEOUT', arg: '<ms>', help: 'upstream connect timeout, default 10000' },
   'headers-timeout': { env: 'OCP_HEADERS_TIMEOUT', arg: '<ms>', help: 'upstream response-header timeout, default 30000' },
@@ -49,7 +51,7 @@ export const FLAGS = {
   'health-timeout': { env: 'OCP_HEALTH_TIMEOUT', arg: '<ms>', help: "one health check's time limit, default 10000" },
   'address-mode': { env: 'OCP_ADDRESS_MODE', arg: '<mode>', help: 'proxy addresses in status and rendered files: path|host, default path' },
   'proxy-host': { env: 'OCP_PROXY_HOST', arg: '<host:port>', help: 'how clients reach the proxy, for path-mode addresses; default: the Host of the request' },
-  'service-port': { env: 'OCP_SERVICE_PORT', arg: '<port>', help: "connector Services' port, for host-mode addresses, default 80" },
+  'service-port': { env: 'OCP_SERVICE_PORT', arg: '<port>', help: "connector Services' port, for host-mode addresses, default 80 (443 with --tls-cert)" },
   source: { env: 'OCP_SOURCE', arg: '<source>', help: 'where connectors come from: file|kubernetes, default file' },
   kubeconfig: { env: 'OCP_KUBECONFIG', arg: '<file>', help: 'kubernetes source outside a cluster; default: in-cluster, else $KUBECONFIG' },
   namespaces: { env: 'OCP_NAMESPACES', arg: '<a,b>', help: 'kubernetes source: namespaces to watch, default all' },
@@ -90,7 +92,7 @@ and the previous configuration keeps serving.
 
        oci-connector-proxy render <file> --config <file> [--connector <ns>/<name>]
                           [--mode host|path] [--proxy-host <host:port>] [--service-port <port>]
-                          [--token-file <file>] [--username <name>]
+                          [--token-file <file>] [--username <name>] [--tls]
        oci-connector-proxy render mirrors --dir <dir> --config <file> [same options]
        oci-connector-proxy health [--listen <host:port>]
 
@@ -100,7 +102,8 @@ and the previous configuration keeps serving.
   Host mode (default) uses the connector's Service name
   c-<name>.<ns>.svc.cluster.local; path mode uses --proxy-host (default 127.0.0.1:5000)
   with the /namespaces/<ns>/connectors/<name> prefix. With --token-file, config.json holds
-  that proxy token (as the password of --username, default "token").
+  that proxy token (as the password of --username, default "token"). With --tls the files
+  are for a proxy serving HTTPS (--tls-cert): https://, the CA paths, no insecure entries.
   \`health\` asks /healthz where the proxy listens (--listen, OCP_LISTEN) and exits 0 on 200: the
   image's HEALTHCHECK.`;
 

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMirrorFile, MIRROR_FILES, MirrorError, mirrorsOf, renderMirror } from '../configurations/mirrors.ts';
 import { parseArgs } from 'node:util';
-import { type AddressMode, CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from '../configurations/render.ts';
+import { type AddressOptions, CONFIGURATION_FILES, isConfigurationFile, proxyAddress, renderConfiguration } from '../configurations/render.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { loadConfiguration } from '../sources/file.ts';
 import { UsageError } from './flags.ts';
@@ -22,6 +22,7 @@ const OPTIONS = {
   'token-file': { type: 'string' },
   username: { type: 'string' },
   dir: { type: 'string' },
+  tls: { type: 'boolean' },
 } as const;
 
 const FILES = [...CONFIGURATION_FILES, ...MIRROR_FILES];
@@ -41,17 +42,17 @@ export function render(argv: readonly string[], env: Record<string, string | und
   const mode = values.mode ?? 'host';
   if (mode !== 'host' && mode !== 'path') throw new UsageError(`render --mode: must be host or path, got ${JSON.stringify(mode)}`);
   const { connectors } = loadConfiguration({ configFile: values.config ?? env['OCP_CONFIG'], upstream: values.upstream ?? env['OCP_UPSTREAM'], tokensFile: undefined });
-  const servicePort = values['service-port'] === undefined ? 80 : Number(values['service-port']);
-  if (!Number.isInteger(servicePort) || servicePort < 1 || servicePort > 65535) throw new UsageError('render --service-port: must be a port number');
-  const proxyHost = values['proxy-host'] ?? '127.0.0.1:5000';
+  const servicePort = values['service-port'] === undefined ? undefined : Number(values['service-port']);
+  if (servicePort !== undefined && (!Number.isInteger(servicePort) || servicePort < 1 || servicePort > 65535)) throw new UsageError('render --service-port: must be a port number');
+  const where: AddressOptions = { mode, proxyHost: values['proxy-host'] ?? '127.0.0.1:5000', servicePort, tls: values.tls ?? false };
   const credential = tokenCredential(values['token-file'], values.username);
-  if (file === 'mirrors') return writeMirrors(values.dir, connectors, mode, proxyHost, servicePort, credential);
+  if (file === 'mirrors') return writeMirrors(values.dir, connectors, where, credential);
   const wanted = values.connector;
   const c = wanted ? connectors.find((x) => connectorKey(x) === wanted) : connectors[0];
   if (!c) throw new UsageError(`render --connector: ${JSON.stringify(wanted)} is not in the configuration (have ${connectors.map(connectorKey).join(', ')})`);
-  if (isConfigurationFile(file)) return renderConfiguration(file, proxyAddress(c, mode, proxyHost, servicePort), credential);
+  if (isConfigurationFile(file)) return renderConfiguration(file, proxyAddress(c, where), credential);
   try {
-    return renderMirror(file as (typeof MIRROR_FILES)[number], mirrorsOf(c, mode, proxyHost, servicePort)[0]!, credential);
+    return renderMirror(file as (typeof MIRROR_FILES)[number], mirrorsOf(c, where)[0]!, credential);
   } catch (err) {
     if (err instanceof MirrorError) throw new UsageError(`render: connector ${connectorKey(c)}: ${err.message}`);
     throw err;
@@ -59,19 +60,12 @@ export function render(argv: readonly string[], env: Record<string, string | und
 }
 
 /** Writes `<dir>/<registry>/hosts.toml` for every registry of every connector; a registry claimed twice goes to the first. Returns what it did. */
-function writeMirrors(
-  dir: string | undefined,
-  connectors: readonly Connector[],
-  mode: AddressMode,
-  proxyHost: string,
-  servicePort: number,
-  credential: { username: string; password: string } | undefined,
-): string {
+function writeMirrors(dir: string | undefined, connectors: readonly Connector[], where: AddressOptions, credential: { username: string; password: string } | undefined): string {
   if (!dir) throw new UsageError('render mirrors: --dir <dir> is required (the certs.d directory to write, e.g. /etc/containerd/certs.d)');
   const written: string[] = [];
   const seen = new Set<string>();
   for (const c of connectors) {
-    for (const m of mirrorsOf(c, mode, proxyHost, servicePort)) {
+    for (const m of mirrorsOf(c, where)) {
       if (seen.has(m.registry)) continue;
       seen.add(m.registry);
       mkdirSync(join(dir, m.registry), { recursive: true });

@@ -3,13 +3,16 @@
  * re-applied whole (or a bad change rejected); the Kubernetes source when asked for; SIGTERM and
  * SIGINT draining in-flight requests within the grace period.
  */
+import type { Server as HttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { PullThroughCache } from '../cache/cache.ts';
 import { type Connector, connectorKey } from '../connectors/model.ts';
 import { ConfigError } from '../connectors/parse.ts';
+import { describeListenerTls, watchListenerTls } from '../http/listener-tls.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { buildServer, type ProxyServer } from '../server.ts';
-import { type Configuration, loadConfiguration, watchFiles } from '../sources/file.ts';
+import { type Configuration, loadConfiguration } from '../sources/file.ts';
+import { watchFiles } from '../util/watch.ts';
 import type { KubernetesController } from '../sources/kubernetes/controller.ts';
 import { UsageError } from './flags.ts';
 import type { KubernetesSettings, Settings } from './settings.ts';
@@ -35,23 +38,33 @@ export async function serve(s: Settings): Promise<void> {
     addressMode: s.addressMode,
     proxyHost: s.proxyHost,
     servicePort: s.servicePort,
+    listenerTls: s.listenerTls?.material,
     ready: () => controller?.ready ?? true,
   });
   try {
-    await server.app.listen({ host: s.listen.host, port: s.listen.port });
+    // Fastify's own line would say http:// whatever the server speaks.
+    const scheme = s.listenerTls ? 'https' : 'http';
+    await server.app.listen({ host: s.listen.host, port: s.listen.port, listenTextResolver: (address) => `Server listening at ${address.replace(/^https?/, scheme)}` });
   } catch (err) {
     throw new ListenError(`--listen ${s.listen.host}:${s.listen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   logger.info(
-    { listen: `${s.listen.host}:${s.listen.port}`, connectors: describeConnectors(s, s.cfg.connectors), accessTokens: s.cfg.accessTokens.length },
+    {
+      listen: `${s.listen.host}:${s.listen.port}`,
+      ...(s.listenerTls ? { https: describeListenerTls(s.listenerTls.material) } : {}),
+      connectors: describeConnectors(s, s.cfg.connectors),
+      accessTokens: s.cfg.accessTokens.length,
+    },
     'oci-connector-proxy listening',
   );
   warnIfOpen(s, logger, s.cfg.connectors);
   if (s.kube) controller = startKubernetes(s, s.kube, server, logger);
   const watched = [s.configFile, s.tokensFile].filter((f): f is string => f !== undefined);
   const watcher = watched.length ? watchFiles(watched, reloader(s, server, logger)) : undefined;
+  const certificates = s.listenerTls && watchListenerTls(server.app.server as HttpsServer, s.listenerTls.files, s.listenerTls.material, logger);
   onSignals(s.grace, logger, () => {
     watcher?.close();
+    certificates?.close();
     return Promise.all([controller?.stop(), server.close()]);
   });
 }
@@ -133,6 +146,7 @@ function startKubernetes(s: Settings, kube: KubernetesSettings, server: ProxySer
     proxyServiceHost: kube.proxyService,
     servicePort: s.servicePort,
     proxyHost: s.proxyHost ?? kube.proxyService,
+    tls: s.listenerTls !== undefined,
     leader,
     translate: kube.translate,
   });

@@ -8,6 +8,7 @@ import { ACCESS_MODES, ACCESS_TOKEN_SECRET_TYPE, AccessControl, type AccessMode 
 import { connectorKey } from '../connectors/model.ts';
 import { type Configuration, loadConfiguration } from '../sources/file.ts';
 import { commaList } from '../util/list.ts';
+import { type ListenerTls, type ListenerTlsFiles, readListenerTls } from '../http/listener-tls.ts';
 import { FlagError, FLAGS, type FlagName, parseBool, parseListen, positiveInt, UsageError } from './flags.ts';
 
 type Kubernetes = typeof import('../sources/kubernetes/index.ts');
@@ -22,6 +23,8 @@ export interface Settings {
   source: string;
   defaultConnector: string | undefined;
   listen: { host: string; port: number };
+  /** HTTPS on the listener: the files (watched) and the pair read from them at start-up. */
+  listenerTls: { files: ListenerTlsFiles; material: ListenerTls } | undefined;
   upstreamOptions: {
     connectTimeout: number;
     headersTimeout: number;
@@ -96,6 +99,7 @@ export async function readSettings(argv: readonly string[], env: Env): Promise<S
     source,
     defaultConnector,
     listen: parseListen(opt('listen') ?? '127.0.0.1:5000'),
+    listenerTls: listenerTls(opt),
     upstreamOptions: upstreamOptions(opt),
     clientIdleTimeout: positiveInt('client-idle-timeout', opt('client-idle-timeout'), 60_000),
     cache: cacheSettings(opt),
@@ -106,7 +110,7 @@ export async function readSettings(argv: readonly string[], env: Env): Promise<S
     health: healthSettings(opt),
     addressMode: addressMode(opt, kube !== undefined),
     proxyHost: opt('proxy-host'),
-    servicePort: servicePort(opt),
+    servicePort: servicePort(opt, opt('tls-cert') !== undefined),
     level: logLevel(opt),
     trustProxy: opt.trustProxy,
     kube,
@@ -114,6 +118,15 @@ export async function readSettings(argv: readonly string[], env: Env): Promise<S
 }
 
 type Opt = (name: FlagName) => string | undefined;
+
+function listenerTls(opt: Opt): Settings['listenerTls'] {
+  const cert = opt('tls-cert');
+  const key = opt('tls-key');
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError(`--${cert === undefined ? 'tls-cert' : 'tls-key'}: missing (HTTPS needs both --tls-cert and --tls-key)`);
+  const files = { cert, key };
+  return { files, material: readListenerTls(files) };
+}
 
 function upstreamOptions(opt: Opt): Settings['upstreamOptions'] {
   return {
@@ -156,8 +169,8 @@ function addressMode(opt: Opt, inCluster: boolean): 'host' | 'path' {
   return mode;
 }
 
-function servicePort(opt: Opt): number {
-  const port = positiveInt('service-port', opt('service-port'), 80, 'port');
+function servicePort(opt: Opt, tls: boolean): number {
+  const port = positiveInt('service-port', opt('service-port'), tls ? 443 : 80, 'port');
   if (port > 65535) throw new UsageError('--service-port: must be a port number');
   return port;
 }

@@ -15,7 +15,7 @@
 import type { Connector } from '../connectors/model.ts';
 import { mirrorRegistries } from '../connectors/params.ts';
 import { basicCredentials } from '../util/basic.ts';
-import { type AddressMode, type ProxyAddress, proxyAddress } from './render.ts';
+import { type AddressOptions, CA_PATHS, type ProxyAddress, proxyAddress } from './render.ts';
 
 export const MIRROR_FILES = ['mirror-hosts.toml', 'mirror-registries.conf', 'mirror-daemon.json', 'mirror-buildkitd.toml', 'mirror-config.json'] as const;
 export type MirrorFile = (typeof MIRROR_FILES)[number];
@@ -45,9 +45,9 @@ export function isMirrorFile(name: string): name is MirrorFile {
 }
 
 /** The mirrors a connector offers: one per registry it serves (its own, or its `mirrorFor` list). */
-export function mirrorsOf(c: Connector, mode: AddressMode, proxyHost: string, servicePort = 80): Mirror[] {
-  const address = proxyAddress(c, mode, proxyHost, servicePort);
-  const root = proxyAddress(c, 'host', proxyHost, servicePort);
+export function mirrorsOf(c: Connector, o: AddressOptions): Mirror[] {
+  const address = proxyAddress(c, o);
+  const root = proxyAddress(c, { ...o, mode: 'host' });
   return mirrorRegistries(c).map((registry) => ({
     registry,
     dockerHub: registry === 'docker.io',
@@ -62,8 +62,9 @@ const q = (s: string): string => JSON.stringify(s);
 
 /** The proxy's URL for containerd: path mode names the /v2 prefix itself (override_path). */
 function containerdHost(m: Mirror): { url: string; overridePath: boolean } {
-  if (m.address.registry === m.root.registry) return { url: `http://${m.address.registry}`, overridePath: false };
-  return { url: `http://${m.address.imagePrefix.replace(m.address.registry, `${m.address.registry}/v2`)}`, overridePath: true };
+  const scheme = m.address.tls ? 'https' : 'http';
+  if (m.address.registry === m.root.registry) return { url: `${scheme}://${m.address.registry}`, overridePath: false };
+  return { url: `${scheme}://${m.address.imagePrefix.replace(m.address.registry, `${m.address.registry}/v2`)}`, overridePath: true };
 }
 
 export function renderMirror(file: MirrorFile, m: Mirror, credential?: { username: string; password: string }): string {
@@ -80,17 +81,19 @@ export function renderMirror(file: MirrorFile, m: Mirror, credential?: { usernam
         '  dial_timeout = "2s"',
       ];
       if (host.overridePath) lines.push('  override_path = true');
+      if (m.address.tls) lines.push(`  ca = ${q(CA_PATHS.containerdMirror)}`);
       if (auth) lines.push(`  [host.${q(host.url)}.header]`, `    Authorization = [${q(`Basic ${auth}`)}]`);
       return lines.join('\n') + '\n';
     }
     case 'mirror-registries.conf':
-      return `[[registry]]\nprefix = ${q(m.registry)}\nlocation = ${q(m.registry)}\n\n[[registry.mirror]]\nlocation = ${q(m.address.imagePrefix)}\ninsecure = true\n`;
+      return `[[registry]]\nprefix = ${q(m.registry)}\nlocation = ${q(m.registry)}\n\n[[registry.mirror]]\nlocation = ${q(m.address.imagePrefix)}\n${m.address.tls ? '' : 'insecure = true\n'}`;
     case 'mirror-daemon.json':
       hubOnly(m, file);
+      if (m.root.tls) return JSON.stringify({ 'registry-mirrors': [`https://${m.root.registry}`] }, null, 2) + '\n';
       return JSON.stringify({ 'registry-mirrors': [`http://${m.root.registry}`], 'insecure-registries': [`http://${m.root.registry}`] }, null, 2) + '\n';
     case 'mirror-buildkitd.toml':
       hubOnly(m, file);
-      return `[registry."docker.io"]\n  mirrors = [${q(m.root.registry)}]\n\n[registry.${q(m.root.registry)}]\n  http = true\n`;
+      return `[registry."docker.io"]\n  mirrors = [${q(m.root.registry)}]\n\n[registry.${q(m.root.registry)}]\n  ${m.root.tls ? `ca = [${q(CA_PATHS.buildkit(m.root.registry))}]` : 'http = true'}\n`;
     case 'mirror-config.json': {
       const entry = auth ? { auth } : {};
       const keys = m.dockerHub ? [DOCKER_HUB_AUTH_KEY, m.root.registry] : [m.address.registry];

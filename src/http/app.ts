@@ -6,6 +6,7 @@
  * OCI error bodies too.
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import type { ProxyCore } from '../core.ts';
 import { RegistryError } from '../distribution/errors.ts';
 import { type ManagementOptions, managementRoutes } from '../management/routes.ts';
 import { hasBody, writeError } from '../proxy/context.ts';
+import type { ListenerTls } from './listener-tls.ts';
 import { ByteBudget } from '../proxy/endpoints/index.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { clientOrigin } from '../proxy/headers.ts';
@@ -30,6 +32,8 @@ export interface HttpOptions extends ManagementOptions {
   clientIdleTimeout?: number;
   /** /readyz answers 503 while this says false (a source that has not listed yet). */
   ready?: () => boolean;
+  /** HTTPS with this certificate and key (listener-tls.ts); plain HTTP without. */
+  listenerTls?: ListenerTls | undefined;
 }
 
 export const DEFAULT_CLIENT_IDLE_TIMEOUT = 60_000;
@@ -53,7 +57,7 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
     access: core.access,
     log: logger,
     metrics: core.metrics,
-    clientOrigin: (req) => clientOrigin(req, trustProxy),
+    clientOrigin: (req) => clientOrigin(req, trustProxy, options.listenerTls ? 'https' : 'http'),
     manifestMaxBytes,
     manifestBudget: new ByteBudget(Math.max(options.manifestBufferBytes ?? 64 * 1024 * 1024, manifestMaxBytes)),
     clientIdleMs: idleMs,
@@ -62,7 +66,7 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
     closing: () => closing,
   });
   const app = Fastify({
-    serverFactory: (handler) => nodeServer(forward, handler, idleMs),
+    serverFactory: (handler) => nodeServer(forward, handler, idleMs, options.listenerTls),
     loggerInstance: logger as FastifyBaseLogger,
     // The forwarder writes one line per request itself; nothing logs through a per-request child.
     logController: new LogController({ disableRequestLogging: true }),
@@ -92,7 +96,7 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
   registerProbes(app, core, () => closing, options.ready);
-  void app.register(managementRoutes(core, options));
+  void app.register(managementRoutes(core, { ...options, tls: options.listenerTls !== undefined }));
   registerFallbacks(app, logger, forward);
   return {
     app,
@@ -103,14 +107,24 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
 }
 
 /** The Node server: /v2… to the forwarder, the rest to Fastify; bodies that stop arriving are cut. */
-function nodeServer(forward: (req: IncomingMessage, res: ServerResponse) => void, fastify: (req: IncomingMessage, res: ServerResponse) => void, idleMs: number) {
-  const server = createServer({ requireHostHeader: false }, (req, res) => {
+function nodeServer(
+  forward: (req: IncomingMessage, res: ServerResponse) => void,
+  fastify: (req: IncomingMessage, res: ServerResponse) => void,
+  idleMs: number,
+  tls: ListenerTls | undefined,
+) {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '';
-    if (url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?')) return forward(req, res);
+    if (url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?')) {
+      forward(req, res);
+      return;
+    }
     const socket = req.socket;
     if (hasBody(req)) watchRequestBody(req, idleMs, () => socket.destroy());
     fastify(req, res);
-  });
+  };
+  // HTTP/1.1 either way (no ALPN h2): registry clients speak it, and streaming stays one path.
+  const server = tls ? createHttpsServer({ requireHostHeader: false, cert: tls.cert, key: tls.key }, handler) : createServer({ requireHostHeader: false }, handler);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT;
   server.headersTimeout = HEADERS_TIMEOUT;
   // Uploads of any size: a whole request has no time limit; a body that stops is cut by the watchdog.

@@ -104,13 +104,14 @@ export function clientResponseHeaders(headers: IncomingHttpHeaders, ctx: Rewrite
 }
 
 /**
- * The origin the client used to reach the proxy, for rewriting upstream URLs: `http://<Host>`,
- * or what a fronting proxy says in X-Forwarded-Proto / X-Forwarded-Host, only when it is
- * trusted (--trust-proxy); otherwise a client could steer Location and Link to any host.
+ * The origin the client used to reach the proxy, for rewriting upstream URLs: `<scheme>://<Host>`
+ * (the scheme the listener speaks), or what a fronting proxy says in X-Forwarded-Proto /
+ * X-Forwarded-Host, only when it is trusted (--trust-proxy); otherwise a client could steer
+ * Location and Link to any host.
  */
-export function clientOrigin(req: IncomingMessage, trustProxy: boolean): string {
+export function clientOrigin(req: IncomingMessage, trustProxy: boolean, scheme: 'http' | 'https' = 'http'): string {
   const first = (v: string | string[] | undefined): string | undefined => (typeof v === 'string' ? v.split(',')[0]!.trim() || undefined : undefined);
-  const proto = (trustProxy ? first(req.headers['x-forwarded-proto']) : undefined) ?? 'http';
+  const proto = (trustProxy ? first(req.headers['x-forwarded-proto']) : undefined) ?? scheme;
   const host = (trustProxy ? first(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? 'localhost';
   return `${proto}://${host}`;
 }

@@ -7,13 +7,14 @@
  * markers and come out again (a crashed run's are removed first).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from './ports.ts';
 import { type RunResult, run } from './tools.ts';
 
 /** Debian's docker client (the machine may have a newer one first on PATH). */
 export const DOCKER = '/usr/bin/docker';
+const DOCKERD_KEY = '/etc/docker/key.json';
 const MARK_BEGIN = '# oci-connector-proxy tests: begin';
 const MARK_END = '# oci-connector-proxy tests: end';
 
@@ -31,6 +32,20 @@ function removeHosts(): void {
   if (start === -1) return;
   const end = text.indexOf(MARK_END, start);
   writeFileSync('/etc/hosts', text.slice(0, start) + (end === -1 ? '' : text.slice(end + MARK_END.length + 1)));
+}
+
+/**
+ * dockerd reads a registry's CA only from /etc/docker/certs.d/<host:port>/ca.crt: this puts one
+ * there; the returned function removes it (and the directories it had to make).
+ */
+export function addDockerCa(registry: string, pem: string): () => void {
+  const made = ['/etc/docker', '/etc/docker/certs.d', `/etc/docker/certs.d/${registry}`].filter((d) => !existsSync(d));
+  mkdirSync(`/etc/docker/certs.d/${registry}`, { recursive: true });
+  writeFileSync(`/etc/docker/certs.d/${registry}/ca.crt`, pem);
+  return () => {
+    rmSync(`/etc/docker/certs.d/${registry}/ca.crt`, { force: true });
+    for (const d of made.reverse()) rmSync(d, { recursive: true, force: true });
+  };
 }
 
 export interface Engine {
@@ -85,6 +100,8 @@ export async function startDockerd(dir: string, daemonJson: object): Promise<Doc
     '--config-file',
     join(dir, 'daemon.json'),
   ];
+  // dockerd writes its identity key to /etc/docker/key.json (no flag moves it): removed again on stop unless it was there.
+  const keyExisted = existsSync(DOCKERD_KEY);
   const { process: p, output } = started('dockerd', args, dir);
   const docker: Dockerd['docker'] = (a, o = {}) =>
     run(DOCKER, ['-H', `unix://${socket}`, ...a], o.timeoutMs ?? 180_000, { DOCKER_CONFIG: o.config ?? join(dir, 'client'), ...o.env });
@@ -104,6 +121,7 @@ export async function startDockerd(dir: string, daemonJson: object): Promise<Doc
     docker,
     async stop() {
       await stopProcess(p);
+      if (!keyExisted) rmSync(DOCKERD_KEY, { force: true });
       // dockerd leaves its network namespace mounted under its exec root.
       for (const m of readFileSync('/proc/mounts', 'utf8')
         .split('\n')

@@ -183,7 +183,10 @@ describe('dockerd with the rendered files', () => {
   /** A file as a proxy with --address-mode host would render it (host mode addresses the Service name). */
   async function renderedHostMode(file: string): Promise<string> {
     const { proxyAddress, renderConfiguration } = await import('../../src/configurations/render.ts');
-    return renderConfiguration(file as 'config.json', proxyAddress({ namespace: 'default', name: 'secure' }, 'host', '', port(proxy)), { username: 'ci', password: TOKEN });
+    return renderConfiguration(file as 'config.json', proxyAddress({ namespace: 'default', name: 'secure' }, { mode: 'host', proxyHost: '', servicePort: port(proxy) }), {
+      username: 'ci',
+      password: TOKEN,
+    });
   }
 
   it('pulls and pushes in path mode and in host mode, by names it cannot see are loopback', async () => {

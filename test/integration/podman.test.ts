@@ -313,7 +313,7 @@ describe('podman and buildah through the proxy, holding no credentials', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/http: server gave HTTP response to HTTPS client/);
 
-    const rendered = renderConfiguration('registries.conf', proxyAddress({ namespace: 'default', name: 'upstream' }, 'path', proxy.host));
+    const rendered = renderConfiguration('registries.conf', proxyAddress({ namespace: 'default', name: 'upstream' }, { mode: 'path', proxyHost: proxy.host }));
     await withRegistriesConf(`unqualified-search-registries = []\n\n${rendered}`, async () => {
       const pull = await podman(['pull', v1]);
       expect(pull.code, pull.stderr).toBe(0);
@@ -323,7 +323,7 @@ describe('podman and buildah through the proxy, holding no credentials', () => {
 
   it("podman and buildah pull the image under the registry's own name with mirror-registries.conf as their only registries configuration", async () => {
     const upstreamName = `${new URL(registry.url).host}/team/app:v1`;
-    const mirror = mirrorsOf(upstreamConnector, 'path', proxy.host)[0]!;
+    const mirror = mirrorsOf(upstreamConnector, { mode: 'path', proxyHost: proxy.host })[0]!;
     const rendered = renderMirror('mirror-registries.conf', mirror);
     expect(rendered).toContain(`prefix = "${new URL(registry.url).host}"`);
     await withRegistriesConf(rendered, async () => {

@@ -127,7 +127,7 @@ describe('rendered client configurations', () => {
   it('skopeo uses the rendered registries.conf and config.json instead of --tls-verify=false and credentials of its own', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ocp-render-'));
     cleanup.push(dir);
-    const address = proxyAddress({ namespace: 'team-a', name: 'secure' }, 'path', proxy.host);
+    const address = proxyAddress({ namespace: 'team-a', name: 'secure' }, { mode: 'path', proxyHost: proxy.host });
     writeFileSync(join(dir, 'registries.conf'), renderConfiguration('registries.conf', address));
     writeFileSync(join(dir, 'config.json'), renderConfiguration('config.json', address));
     const ref = `docker://${address.imagePrefix}/team/app:v1`;

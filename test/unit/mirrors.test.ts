@@ -56,8 +56,8 @@ describe('the ns lookup', () => {
 });
 
 describe('mirror files', () => {
-  const [hubPath] = mirrorsOf(hub, 'path', 'proxy.tools:5000', 5000);
-  const [harborHost] = mirrorsOf(harbor, 'host', 'ignored', 5000);
+  const [hubPath] = mirrorsOf(hub, { mode: 'path', proxyHost: 'proxy.tools:5000', servicePort: 5000 });
+  const [harborHost] = mirrorsOf(harbor, { mode: 'host', proxyHost: 'ignored', servicePort: 5000 });
 
   it('mirror-hosts.toml: the proxy in front of the registry itself, pull and resolve only; path mode names /v2 itself; the token as a header', () => {
     expect(parseToml(renderMirror('mirror-hosts.toml', hubPath!, creds))).toEqual({
@@ -97,6 +97,28 @@ describe('mirror files', () => {
   it('mirror-config.json: the token under the key dockerd sends to a Docker Hub mirror, and the mirror itself', () => {
     expect(JSON.parse(renderMirror('mirror-config.json', hubPath!, creds))).toEqual({
       auths: { 'https://index.docker.io/v1/': { auth: b64 }, 'c-hub.infra.svc.cluster.local:5000': { auth: b64 } },
+    });
+  });
+});
+
+describe('mirror files for a proxy serving HTTPS', () => {
+  const [hub443] = mirrorsOf(hub, { mode: 'path', proxyHost: 'proxy.tools:5443', tls: true });
+  it('mirror-hosts.toml: https with the proxy CA beside the file, under a name of its own', () => {
+    expect(parseToml(renderMirror('mirror-hosts.toml', hub443!))).toEqual({
+      server: 'https://registry-1.docker.io',
+      host: { 'https://proxy.tools:5443/v2/namespaces/infra/connectors/hub': { capabilities: ['pull', 'resolve'], dial_timeout: '2s', override_path: true, ca: 'proxy-ca.crt' } },
+    });
+  });
+  it('mirror-registries.conf drops insecure; mirror-daemon.json has no insecure entry; mirror-buildkitd.toml names the CA', () => {
+    expect(parseToml(renderMirror('mirror-registries.conf', hub443!))).toEqual({
+      registry: [{ prefix: 'docker.io', location: 'docker.io', mirror: [{ location: 'proxy.tools:5443/namespaces/infra/connectors/hub' }] }],
+    });
+    expect(JSON.parse(renderMirror('mirror-daemon.json', hub443!))).toEqual({ 'registry-mirrors': ['https://c-hub.infra.svc.cluster.local'] });
+    expect(parseToml(renderMirror('mirror-buildkitd.toml', hub443!))).toEqual({
+      registry: {
+        'docker.io': { mirrors: ['c-hub.infra.svc.cluster.local'] },
+        'c-hub.infra.svc.cluster.local': { ca: ['/etc/buildkit/certs/c-hub.infra.svc.cluster.local/ca.crt'] },
+      },
     });
   });
 });

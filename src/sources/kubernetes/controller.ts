@@ -33,6 +33,8 @@ export interface KubernetesControllerOptions {
   servicePort: number;
   /** Host[:port] for path-mode addresses. */
   proxyHost: string;
+  /** The proxy listens with HTTPS: status addresses say https. */
+  tls?: boolean;
   /** Undefined: this replica always writes (a single replica). */
   leader: LeaderElector | undefined;
   /** Full re-check of Services and statuses: default 5 minutes. */
@@ -142,7 +144,7 @@ export class KubernetesController {
     } catch (err) {
       service = { type: 'ProxyServiceReady', status: 'False', reason: 'ProxyServiceNotFound', message: (err as Error).message };
     }
-    const url = proxyAddress(c, this.o.addressMode, this.o.proxyHost, this.o.servicePort).url;
+    const url = proxyAddress(c, { mode: this.o.addressMode, proxyHost: this.o.proxyHost, servicePort: this.o.servicePort, tls: this.o.tls }).url;
     const key = keyOf(t.object);
     const health = this.o.server.health?.status(key);
     // Results from before the Connector changed would be written under its new generation:
