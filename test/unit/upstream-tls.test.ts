@@ -173,3 +173,32 @@ describe('tlsProblem: TLS failures in words', () => {
     for (const code of ['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'ENOTFOUND']) expect(tlsProblem(code)).toBeUndefined();
   });
 });
+
+describe('connectOption: who sees the client certificate', () => {
+  it('the registry’s host does; another host of the connector (a storage host it redirects to, a realm elsewhere) does not', async () => {
+    const { createServer } = await import('node:https');
+    const { Agent } = await import('undici');
+    const { connectOption } = await import('../../src/upstream/tls.ts');
+    const serverCert = ca.issue('both-names', ['IP:127.0.0.1', 'DNS:localhost']);
+    const seen: string[] = [];
+    const server = createServer({ cert: serverCert.cert, key: serverCert.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+      seen.push(`${req.headers.host?.split(':')[0]} ${peer && 'subject' in peer && peer.subject ? peer.subject.CN : '-'}`);
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const connector = { upstreamOrigin: `https://127.0.0.1:${port}`, tls: { ca: ca.cert, clientCert: { cert: client.cert, key: client.key }, insecureSkipVerify: false } };
+    const agent = new Agent({ connect: connectOption(connector as never, 5_000) });
+    try {
+      for (const origin of [`https://127.0.0.1:${port}`, `https://localhost:${port}`]) {
+        const res = await agent.request({ origin, path: '/', method: 'GET' });
+        await res.body.dump();
+      }
+      expect(seen).toEqual(['127.0.0.1 unit-client', 'localhost -']);
+    } finally {
+      await agent.close();
+      server.close();
+    }
+  });
+});
