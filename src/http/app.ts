@@ -15,6 +15,8 @@ import { RegistryError } from '../distribution/errors.ts';
 import { type ManagementOptions, managementRoutes } from '../management/routes.ts';
 import { hasBody, writeError } from '../proxy/context.ts';
 import type { ListenerTls } from './listener-tls.ts';
+import { statusRoutes } from '../status/routes.ts';
+import { StatusSeries } from '../status/series.ts';
 import { ByteBudget } from '../proxy/endpoints/index.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { clientOrigin } from '../proxy/headers.ts';
@@ -32,6 +34,8 @@ export interface HttpOptions extends ManagementOptions {
   clientIdleTimeout?: number;
   /** /readyz answers 503 while this says false (a source that has not listed yet). */
   ready?: () => boolean;
+  /** The status page's sampling interval (ms): default 5000. */
+  statusIntervalMs?: number;
   /** HTTPS with this certificate and key (listener-tls.ts); plain HTTP without. */
   listenerTls?: ListenerTls | undefined;
 }
@@ -96,12 +100,18 @@ export function createHttp(core: ProxyCore, logger: Logger, options: HttpOptions
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
   registerProbes(app, core, () => closing, options.ready);
-  void app.register(managementRoutes(core, { ...options, tls: options.listenerTls !== undefined }));
+  const management = { ...options, tls: options.listenerTls !== undefined };
+  void app.register(managementRoutes(core, management));
+  const series = new StatusSeries(async () => (await core.metrics?.countersByConnector(core.connectors().clients.keys())) ?? new Map(), {
+    intervalMs: options.statusIntervalMs,
+  });
+  void app.register(statusRoutes(core, { ...management, series, otherwise: forward }));
   registerFallbacks(app, logger, forward);
   return {
     app,
     closing: () => {
       closing = true;
+      series.close();
     },
   };
 }

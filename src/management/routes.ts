@@ -87,7 +87,7 @@ async function allowed(core: ProxyCore, credential: PresentedCredential, namespa
 }
 
 /** The connectors the caller may use; when none, the reason (no or wrong credential → 401, a token for none of these → 403). */
-async function visible(core: ProxyCore, credential: PresentedCredential): Promise<Connector[]> {
+export async function visible(core: ProxyCore, credential: PresentedCredential): Promise<Connector[]> {
   const all = core.connectors().connectors;
   // One at a time: under kubernetes access each may be a SubjectAccessReview (then cached).
   const decisions: Decision[] = [];

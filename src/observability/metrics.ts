@@ -209,4 +209,74 @@ export class Metrics {
   upstreamResponded(connector: string, endpoint: string, seconds: number): void {
     this.upstreamLatency.observe({ connector, endpoint }, seconds);
   }
+
+  /**
+   * Every connector's counters as they stand (cumulative), read from the series kept for
+   * /metrics: what the status page's charts are made of. Nothing on the request path.
+   */
+  async countersByConnector(served: Iterable<string> = []): Promise<Map<string, ConnectorCounters>> {
+    // Every served connector has counters, traffic or not (a quiet connector charts zeros).
+    const out = new Map<string, ConnectorCounters>([...served].map((c) => [c, emptyCounters()]));
+    const of = (labels: Record<string, unknown>): ConnectorCounters | undefined => {
+      const c = labels['connector'];
+      if (typeof c !== 'string' || c === 'none') return undefined;
+      const e = out.get(c) ?? emptyCounters();
+      out.set(c, e);
+      return e;
+    };
+    for (const v of (await this.requests.get()).values) {
+      const e = of(v.labels);
+      const k = v.labels['status_class'] as keyof ConnectorCounters['requests'];
+      if (e && k in e.requests) e.requests[k] += v.value;
+    }
+    for (const v of (await this.bytes.get()).values) {
+      const e = of(v.labels);
+      if (e) e[v.labels['direction'] === 'in' ? 'bytesIn' : 'bytesOut'] += v.value;
+    }
+    for (const v of (await this.upstreamLatency.get()).values) {
+      if (v.metricName !== 'ocp_upstream_response_seconds_bucket') continue;
+      const e = of(v.labels);
+      const bound = (v.labels as Record<string, unknown>)['le'];
+      const le = bound === '+Inf' ? Number.POSITIVE_INFINITY : Number(bound);
+      if (e) e.latencyBuckets.set(le, (e.latencyBuckets.get(le) ?? 0) + v.value);
+    }
+    for (const v of (await this.tokens.get()).values) {
+      const e = of(v.labels);
+      if (e && v.labels['event'] === 'exchange') e.tokenExchanges += v.value;
+      if (e && v.labels['event'] === 'failure') e.tokenFailures += v.value;
+    }
+    for (const v of (this.cacheRequests ? await this.cacheRequests.get() : { values: [] }).values) {
+      const e = of(v.labels);
+      if (e && v.labels['result'] === 'hit') e.cacheHits += v.value;
+      if (e && (v.labels['result'] === 'miss' || v.labels['result'] === 'fill')) e.cacheMisses += v.value;
+    }
+    return out;
+  }
+}
+
+/** One connector's cumulative counters (countersByConnector). */
+export interface ConnectorCounters {
+  requests: { '2xx': number; '3xx': number; '4xx': number; '5xx': number; aborted: number };
+  bytesIn: number;
+  bytesOut: number;
+  /** Upstream response time histogram: cumulative count by upper bound (seconds), summed over endpoints. */
+  latencyBuckets: Map<number, number>;
+  tokenExchanges: number;
+  tokenFailures: number;
+  cacheHits: number;
+  /** Misses and reads of a fill in progress: what the upstream served. */
+  cacheMisses: number;
+}
+
+function emptyCounters(): ConnectorCounters {
+  return {
+    requests: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, aborted: 0 },
+    bytesIn: 0,
+    bytesOut: 0,
+    latencyBuckets: new Map(),
+    tokenExchanges: 0,
+    tokenFailures: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+  };
 }

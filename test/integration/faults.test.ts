@@ -487,7 +487,6 @@ describe('a storm of clients that abort', () => {
         return after.fds <= before.fds && after.upstream <= before.upstream && after.atUpstream <= upstreamOpenBefore;
       },
       10_000, // returns as soon as they are released; a loaded machine (the whole suite on 2 cores) takes longer
-
     ).catch(() => undefined);
     const incomplete = (): number => requestLines(px).filter((l) => l.includes('"complete":false')).length;
     await waitFor('a log line for every aborted request', async () => incomplete() >= 200, 5_000).catch(() => undefined);
