@@ -2,15 +2,16 @@
  * The real engines with the files the proxy renders: containerd (ctr) pulling images under
  * their own names through the proxy as a mirror, and pushing through it; dockerd pulling and
  * pushing in path and host mode by a name it cannot see is loopback, building with its builtin
- * BuildKit FROM the proxy, using the proxy as its Docker Hub mirror, all under --access static
- * with the rendered config.json. The upstream registry refuses anonymous pulls, so an engine that
- * fell back to it instead of the proxy would fail.
+ * BuildKit FROM the proxy and using the proxy as its Docker Hub mirror (under --access static
+ * with the rendered config.json), and pulling through the pull-through cache. The upstream
+ * registry refuses anonymous pulls, so an engine that fell back to it would fail.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessControl, hashToken } from '../../src/access/control.ts';
+import { PullThroughCache } from '../../src/cache/cache.ts';
 import { connectorFor } from '../helpers/connectors.ts';
 import { addHosts, type Containerd, type Dockerd, startContainerd, startDockerd } from '../helpers/engines.ts';
 import { basic, http } from '../helpers/http.ts';
@@ -209,6 +210,32 @@ describe('dockerd with the rendered files', () => {
     expect(build.code, build.stderr).toBe(0);
     const push = await dockerd.docker(['push', tag], { config: clientConfig });
     expect(push.code, push.stderr).toBe(0);
+  });
+
+  it('pulls through the pull-through cache: after rmi the same image comes from the store', async () => {
+    const cache = await PullThroughCache.open({ dir: tempDir('ocp-engine-cache-'), maxBytes: 256 * 1024 * 1024 });
+    const secure = connectorFor(`http://${UPSTREAM_NAME}:${secured.port}`, { name: 'secure', credentials: USER, params: { allowedRealmHosts: '127.0.0.1' } });
+    const cached = await startProxy([secure], { cache });
+    stops.push(() => cached.stop());
+    // Layers dockerd has never seen, so both pulls fetch them.
+    const fresh = makeImage('amd64', [120_000, 7_000]);
+    const layout = writeLayout([fresh], 'v1');
+    dirs.push(layout.dir);
+    const push = await skopeo(['copy', '--dest-tls-verify=false', layout.ref, `docker://${cached.host}/team/cached:v1`]);
+    expect(push.code, push.stderr).toBe(0);
+    const ref = `${cached.host}/team/cached:v1`; // 127.0.0.1: insecure to dockerd by itself
+    const ids: string[] = [];
+    for (const round of ['cold', 'warm']) {
+      const pull = await dockerd.docker(['pull', ref]);
+      expect([round, pull.code, pull.stderr]).toEqual([round, 0, pull.stderr]);
+      ids.push((await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim());
+      expect((await dockerd.docker(['rmi', ref])).code).toBe(0);
+    }
+    expect(ids[0]).toBe(ids[1]);
+    const blobs = cached.logs
+      .map((l) => JSON.parse(l) as { msg: string; endpoint?: string; method?: string; cache?: string })
+      .filter((l) => l.msg === 'request' && l.endpoint === 'blob' && l.method === 'GET');
+    expect(blobs.map((b) => b.cache)).toEqual(['miss', 'miss', 'miss', 'hit', 'hit', 'hit']);
   });
 
   it('pulls a Docker Hub image through the proxy as its registry-mirror (mirror-daemon.json, mirror-config.json under --access static)', async () => {
