@@ -12,3 +12,15 @@ export const CONNS = 32;
 export const TOKEN_REPOS = 4;
 /** The token server's user, and the credentials in the proxy's Secret. */
 export const USER = { username: 'bench', password: 'bench-Pa55word-for-the-token-server' };
+/**
+ * The anchors: plain reverse proxies the proxy is measured against, in the order they
+ * alternate (after direct, before the proxies). Each is its own process with its CPU group.
+ */
+export const ANCHORS = ['nginx', 'nginx-tuned', 'haproxy'] as const;
+export type AnchorId = (typeof ANCHORS)[number];
+/** proxy-cache's --cache-max-bytes: room for every blob a run stores, nothing evicted. */
+export const CACHE_MAX_BYTES = 8 * 1024 * MiB;
+/** Connectors in the big configuration of the scale scenario (manifest-get-1000). */
+export const SCALE_CONNECTORS = 1000;
+/** Token exchanges the scale scenario's set-up makes at once. */
+export const SCALE_CONCURRENCY = 32;

@@ -32,6 +32,7 @@ export function versions(work: string): Record<string, string> {
     node: process.version,
     registry: firstLine('docker-registry', ['--version']),
     nginx: firstLine('sh', ['-c', 'nginx -v 2>&1']),
+    haproxy: firstLine('sh', ['-c', 'haproxy -v 2>&1 | head -1']),
     wrk: firstLine('sh', ['-c', 'wrk --version 2>&1 | head -1']),
     curl: firstLine('curl', ['--version']),
     ab: firstLine('sh', ['-c', 'ab -V | head -1']),

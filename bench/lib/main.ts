@@ -1,8 +1,7 @@
 /** A whole benchmark run: the work directory, the services, the scenarios (or the profiles), the report. */
 import { readFileSync } from 'node:fs';
-import { readsUploadedBlobs, scenarios } from '../scenarios/index.ts';
+import { readsUploadedBlobs, scenarios, usesCache } from '../scenarios/index.ts';
 import { Clients } from './clients.ts';
-import { MiB } from './constants.ts';
 import type { Options } from './options.ts';
 import { Processes } from './processes.ts';
 import { profileMode } from './profile-mode.ts';
@@ -12,7 +11,7 @@ import { type Runner, runScenario } from './runner.ts';
 import { QuietGate } from './sampling.ts';
 import { proxiesOf, seedGetBlobs, setUp, writeBlobFile } from './services.ts';
 import type { Bench, RssBySize, Scenario, ScenarioResult } from './types.ts';
-import { createWorkDir } from './workdir.ts';
+import { createWorkDir, workNeed } from './workdir.ts';
 
 /** The scenarios --only names, in the usual order; throws on an unknown id. */
 function selected(opts: Options): Scenario[] {
@@ -22,10 +21,10 @@ function selected(opts: Options): Scenario[] {
   return wanted;
 }
 
-/** The table mode: all (or the --only) scenarios against direct, nginx and the proxy. */
+/** The table mode: all (or the --only) scenarios against direct, the anchors and the proxies. */
 async function tableMode(opts: Options, procs: Processes, clients: Clients, started: number): Promise<void> {
   const wanted = selected(opts);
-  const env = await setUp(procs, opts.sizes, true, true);
+  const env = await setUp(procs, opts.sizes, { anchors: true, warn: true, cache: wanted.some(usesCache), rounds: opts.rounds });
   writeBlobFile(env);
   const bench: Bench = { opts, procs, clients, env };
   const runner: Runner = { rounds: opts.rounds, quiet: new QuietGate(opts.quick, !opts.noWait), procs, proxies: proxiesOf(env) };
@@ -56,7 +55,7 @@ async function run(opts: Options, procs: Processes): Promise<void> {
 
 /** Runs the benchmark; on an error prints it and sets the exit code; always cleans up. */
 export async function main(opts: Options): Promise<void> {
-  const procs = new Processes(createWorkDir(opts.sizes.mono * 4 + 512 * MiB), opts.keep);
+  const procs = new Processes(createWorkDir(workNeed(opts.sizes, opts.rounds)), opts.keep);
   procs.cleanupOnSignals();
   try {
     await run(opts, procs);

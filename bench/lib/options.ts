@@ -3,10 +3,14 @@ import { parseArgs } from 'node:util';
 import { MiB } from './constants.ts';
 
 export const USAGE = `Usage: npm run bench -- [options]
-  --quick          development mode: one round, smaller blobs, 1 s load runs (about a minute)
+  --quick          development mode: one round, smaller blobs, 1 s load runs, 1,000 tokens instead
+                   of 10,000 in manifest-get-1000 (a minute or two)
   --rounds N       measured rounds per scenario (default 3; 1 with --quick)
   --only a,b       run only these scenarios (ids are printed in the table)
-  --out FILE       JSON results (default bench/results/latest.json, latest-quick.json with --quick)
+  --out FILE       JSON results (default bench/results/latest.json, latest-quick.json with --quick;
+                   both git-ignored)
+  --snapshot       also copy the JSON to bench/results/<YYYY-MM-DD>.json (<date>-quick.json with
+                   --quick), a dated run to commit and cite
   --keep           keep the work directory (logs, registry storage) for inspection
   --no-wait        do not wait for the machine to be quiet before each run (see "quiet gate")
   --profile        instead of the table: CPU profiles of the proxy (manifest GET, 1 GiB blob GET)
@@ -26,12 +30,42 @@ export interface Sizes {
   warmSec: number;
   rounds: number;
   pulls: number;
+  /** The blob cache-cold-concurrent reads: a fresh one (new digest) per round. */
+  cacheCold: number;
+  /** Token exchanges the scale scenario makes before measuring (distinct repositories). */
+  scaleTokens: number;
 }
 
 export function sizesFor(quick: boolean): Sizes {
   return quick
-    ? { mono: 256 * MiB, chunked: 128 * MiB, chunk: 16 * MiB, concEach: 32 * MiB, conc: 8, small: 16 * MiB, loadSec: 1, warmSec: 0, rounds: 1, pulls: 100 }
-    : { mono: 1024 * MiB, chunked: 512 * MiB, chunk: 16 * MiB, concEach: 128 * MiB, conc: 8, small: 16 * MiB, loadSec: 2, warmSec: 1, rounds: 3, pulls: 100 };
+    ? {
+        mono: 256 * MiB,
+        chunked: 128 * MiB,
+        chunk: 16 * MiB,
+        concEach: 32 * MiB,
+        conc: 8,
+        small: 16 * MiB,
+        loadSec: 1,
+        warmSec: 0,
+        rounds: 1,
+        pulls: 100,
+        cacheCold: 128 * MiB,
+        scaleTokens: 1000,
+      }
+    : {
+        mono: 1024 * MiB,
+        chunked: 512 * MiB,
+        chunk: 16 * MiB,
+        concEach: 128 * MiB,
+        conc: 8,
+        small: 16 * MiB,
+        loadSec: 2,
+        warmSec: 1,
+        rounds: 3,
+        pulls: 100,
+        cacheCold: 512 * MiB,
+        scaleTokens: 10_000,
+      };
 }
 
 export interface Options {
@@ -41,6 +75,8 @@ export interface Options {
   keep: boolean;
   /** --no-wait: skip the quiet gate. */
   noWait: boolean;
+  /** --snapshot: also write bench/results/<date>.json. */
+  snapshot: boolean;
   /** Measured rounds per scenario. */
   rounds: number;
   only: Set<string> | undefined;
@@ -60,6 +96,7 @@ export function parseOptions(args: string[] = process.argv.slice(2)): Options {
       keep: { type: 'boolean' },
       profile: { type: 'boolean' },
       'no-wait': { type: 'boolean' },
+      snapshot: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -79,6 +116,7 @@ export function parseOptions(args: string[] = process.argv.slice(2)): Options {
     profile: values.profile === true,
     keep: values.keep === true,
     noWait: values['no-wait'] === true,
+    snapshot: values.snapshot === true,
     rounds,
     only: values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined,
     out: values.out,

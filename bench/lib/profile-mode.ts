@@ -83,7 +83,7 @@ async function profileBlobGets(pr: ProfileRun, clients: Clients, opts: Options):
 }
 
 export async function profileMode(opts: Options, procs: Processes, clients: Clients): Promise<void> {
-  const env = await setUp(procs, opts.sizes, false, false);
+  const env = await setUp(procs, opts.sizes, { anchors: false, warn: false, cache: false, rounds: opts.rounds });
   const t0 = performance.now();
   await seedGetBlobs(env, opts.sizes);
   console.log(`seeded ${opts.sizes.mono / MiB} MiB blob in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,4 +1,6 @@
 /** Distribution API calls through undici: starting an upload, seeding blobs and images. */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { type Agent, request } from 'undici';
 import { type Image, MT, sha256 } from '../../test/helpers/oci.ts';
 
@@ -38,4 +40,21 @@ export async function pushImage(origin: string, repo: string, image: Image): Pro
   const res = await request(`${origin}/v2/${repo}/manifests/v1`, { method: 'PUT', body: image.manifest, headers: { 'content-type': MT.manifest } });
   const text = await res.body.text();
   if (res.statusCode !== 201) throw new Error(`manifest ${repo}: ${res.statusCode} ${text}`);
+}
+
+/** PUTs a blob made of `parts` in one request (streamed, nothing copied); returns its digest. */
+export async function putBlobParts(origin: string, repo: string, parts: Buffer[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  const digest = 'sha256:' + h.digest('hex');
+  const size = parts.reduce((a, p) => a + p.length, 0);
+  const loc = await startUpload(origin, `/v2/${repo}`, {});
+  const res = await request(withDigest(loc, origin, digest), {
+    method: 'PUT',
+    body: Readable.from(parts),
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 201) throw new Error(`seeding ${repo}@${digest}: ${res.statusCode} ${text.slice(0, 300)}`);
+  return digest;
 }

@@ -7,7 +7,7 @@ import { MiB } from './constants.ts';
 import { fmt, round, round3 } from './numbers.ts';
 import type { Processes } from './processes.ts';
 import { summarise } from './summary.ts';
-import { cpuBetween, type QuietGate, resetHwm, snap, vmHwm } from './sampling.ts';
+import { cpuBetween, type QuietGate, resetHwm, snap, vmHwm, vmRss } from './sampling.ts';
 import type { ProxyProcess } from './servers.ts';
 import type { ClientResult, Run, ScenarioResult, ScenarioSpec } from './types.ts';
 
@@ -18,6 +18,9 @@ export interface Runner {
   /** The long-lived proxies whose peak RSS is reset and read per scenario. */
   proxies: ProxyProcess[];
 }
+
+/** An error's message, cut to 500 characters. */
+const message = (err: unknown): string => ((err as Error).message ?? String(err)).slice(0, 500);
 
 async function measure(rn: Runner, target: string, round: number, fn: () => Promise<ClientResult>): Promise<Run> {
   const waitedMs = await rn.quiet.wait();
@@ -36,7 +39,7 @@ async function measure(rn: Runner, target: string, round: number, fn: () => Prom
   } catch (err) {
     const b = snap(rn.procs.live);
     const { cpu, otherS, wallS } = cpuBetween(a, b, 0);
-    return { target, round, ok: false, error: (err as Error).message.slice(0, 500), value: NaN, wallS, cpuS: cpu, otherCpuS: otherS, waitedMs };
+    return { target, round, ok: false, error: message(err), value: NaN, wallS, cpuS: cpu, otherCpuS: otherS, waitedMs };
   }
 }
 
@@ -48,16 +51,30 @@ function runLine(run: Run, unit: string): string {
   const err = run.errors ? ` ERRORS ${run.errors}` : '';
   const value = run.ok ? fmt(run.value).padStart(9) + ' ' + unit : 'FAILED: ' + run.error;
   const waited = run.waitedMs > 300 ? `, waited ${(run.waitedMs / 1000).toFixed(1)} s for quiet` : '';
-  return `  r${run.round} ${run.target.padEnd(10)} ${value}${lat}${err}  | wall ${run.wallS.toFixed(2)} s, cpu s: ${cpu}, other ${run.otherCpuS.toFixed(2)}${waited}`;
+  return `  r${run.round} ${run.target.padEnd(11)} ${value}${lat}${err}  | wall ${run.wallS.toFixed(2)} s, cpu s: ${cpu}, other ${run.otherCpuS.toFixed(2)}${waited}`;
+}
+
+/** One target's run: prepare, measure, finish. A run whose preparation failed is not measured but reported failed. */
+async function runOne(rn: Runner, s: ScenarioSpec, t: string, r: number): Promise<Run> {
+  try {
+    await s.prepare?.(t);
+  } catch (err) {
+    return { target: t, round: r, ok: false, error: `prepare: ${message(err)}`, value: NaN, wallS: 0, cpuS: {}, otherCpuS: 0, waitedMs: 0 };
+  }
+  const run = await measure(rn, t, r, () => s.run(t));
+  try {
+    await s.finish?.(t, run);
+  } catch (err) {
+    run.extra = { ...run.extra, finishError: message(err) };
+  }
+  return run;
 }
 
 async function runRounds(rn: Runner, s: ScenarioSpec): Promise<Run[]> {
   const runs: Run[] = [];
   for (let r = 1; r <= Math.min(rn.rounds, s.rounds ?? rn.rounds); r++) {
     for (const t of s.targets) {
-      await s.prepare?.(t);
-      const run = await measure(rn, t, r, () => s.run(t));
-      await s.finish?.(t, run);
+      const run = await runOne(rn, s, t, r);
       runs.push(run);
       console.log(runLine(run, s.unit));
     }
@@ -75,16 +92,49 @@ function peakRss(proxies: ProxyProcess[], targets: string[]): Record<string, num
   return rss;
 }
 
+/**
+ * RSS (MiB) of the scenario's proxies at its start. The long-lived ones have their peak reset
+ * first, so the peak read at the end is this scenario's; the scenario's own (fresh, started by
+ * its setUp) keep theirs, which then covers their whole life, set-up included.
+ */
+function rssAtStart(rn: Runner, s: ScenarioSpec): Record<string, number> {
+  const start: Record<string, number> = {};
+  for (const p of rn.proxies) {
+    resetHwm(p.proc.pid);
+    if (s.targets.includes(p.name)) start[p.name] = round((vmHwm(p.proc.pid) ?? NaN) / MiB, 1);
+  }
+  for (const p of s.proxies?.() ?? []) start[p.name] = round(vmRss(p.proc.pid) / MiB, 1);
+  return start;
+}
+
+/** The warm-ups of each target; one that fails is reported and the runs go on (they fail too, if it matters). */
+async function warmUp(s: ScenarioSpec): Promise<void> {
+  for (const t of s.targets) {
+    try {
+      await s.warmup?.(t);
+    } catch (err) {
+      console.log(`  warm-up of ${t} failed: ${message(err)}`);
+    }
+  }
+}
+
+/** Runs scenario `id`: its setUp, the warm-ups, the rounds, its tearDown; a failed setUp is reported as the scenario's error. */
 export async function runScenario(rn: Runner, id: string, s: ScenarioSpec): Promise<ScenarioResult> {
   const t0 = performance.now();
   console.log(`\n== ${id}: ${s.title} [${s.unit}, ${s.higherIsBetter ? 'higher' : 'lower'} is better; client: ${s.client}]`);
-  // Reset every proxy's peak, so the next scenario's start value is what this one left.
-  const rssStart: Record<string, number> = {};
-  for (const p of rn.proxies) {
-    resetHwm(p.proc.pid);
-    if (s.targets.includes(p.name)) rssStart[p.name] = round((vmHwm(p.proc.pid) ?? NaN) / MiB, 1);
+  try {
+    try {
+      await s.setUp?.();
+    } catch (err) {
+      const error = `set-up failed: ${message(err)}`;
+      console.log(`  ${error}`);
+      return { ...summarise(id, { ...s, summary: undefined }, [], { start: {}, peak: {} }, t0), error };
+    }
+    const rssStart = rssAtStart(rn, s);
+    await warmUp(s);
+    const runs = await runRounds(rn, s);
+    return summarise(id, s, runs, { start: rssStart, peak: peakRss([...rn.proxies, ...(s.proxies?.() ?? [])], s.targets) }, t0);
+  } finally {
+    await s.tearDown?.();
   }
-  if (s.warmup) for (const t of s.targets) await s.warmup(t);
-  const runs = await runRounds(rn, s);
-  return summarise(id, s, runs, { start: rssStart, peak: peakRss(rn.proxies, s.targets) }, t0);
 }

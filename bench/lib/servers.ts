@@ -1,8 +1,9 @@
 /**
- * Starting each kind of server a run uses, and waiting until it answers on its port: the CNCF
- * distribution registry, nginx, the proxy (dist/cli.js) and the test token server.
+ * Starting each kind of server a run uses but the anchors (lib/anchors.ts), and waiting until it
+ * answers on its port: the CNCF distribution registry, the proxy (dist/cli.js) and the test
+ * token server.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort, waitFor } from '../../test/helpers/ports.ts';
@@ -10,7 +11,6 @@ import { registryConfigYaml } from '../../test/helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../../test/helpers/token-server.ts';
 import { ROOT, USER } from './constants.ts';
 import { exited, type Proc, type Processes, tail } from './processes.ts';
-import { childrenOf } from './sampling.ts';
 import { storageDir } from './workdir.ts';
 
 export interface Registry {
@@ -18,12 +18,6 @@ export interface Registry {
   url: string;
   port: number;
   proc: Proc;
-}
-
-export interface Nginx {
-  proc: Proc;
-  urls: Record<string, string>;
-  accessLog: string;
 }
 
 export interface ProxyProcess {
@@ -56,51 +50,6 @@ export async function startRegistry(procs: Processes, name: string, extra: strin
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${name} on ${url}`, () => answers(proc, `${url}/v2/`, [readyStatus], () => `docker-registry exited: ${tail(proc.log)}`));
   return { name, url, port, proc };
-}
-
-/** One `upstream` + `server` block per upstream, from bench/nginx.conf's {{SERVERS}}. */
-function nginxServer(name: string, upstreamPort: number, listen: number): string {
-  return `  upstream up_${name} {
-    server 127.0.0.1:${upstreamPort};
-    keepalive 64;
-    keepalive_requests 100000;
-    keepalive_timeout 75s;
-  }
-  server {
-    listen 127.0.0.1:${listen};
-    location / {
-      proxy_pass http://up_${name};
-    }
-  }
-`;
-}
-
-/** nginx in front of each upstream (name to port), one listening port each. */
-export async function startNginx(procs: Processes, upstreams: Record<string, number>): Promise<Nginx> {
-  const dir = join(procs.work, 'nginx');
-  mkdirSync(dir);
-  const urls: Record<string, string> = {};
-  let servers = '';
-  for (const [name, port] of Object.entries(upstreams)) {
-    const listen = await freePort();
-    urls[name] = `http://127.0.0.1:${listen}`;
-    servers += nginxServer(name, port, listen);
-  }
-  const accessLog = join(dir, 'access.log');
-  const conf = readFileSync(join(ROOT, 'bench', 'nginx.conf'), 'utf8')
-    .replaceAll('{{DIR}}', dir)
-    .replaceAll('{{ACCESS_LOG}}', `${accessLog} combined buffer=256k flush=1s`)
-    .replace('{{SERVERS}}', servers);
-  const confFile = join(dir, 'nginx.conf');
-  writeFileSync(confFile, conf);
-  const proc = procs.spawn('nginx', 'nginx', 'nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', confFile]);
-  for (const url of Object.values(urls)) {
-    const why = (): string => `nginx exited: ${tail(proc.log)} ${tail(join(dir, 'error.log'))}`;
-    await waitFor(`nginx on ${url}`, () => answers(proc, `${url}/v2/`, [200, 401], why));
-  }
-  // The master only accepts connections; the worker does the proxying, so sample it too.
-  for (const w of childrenOf(proc.pid)) procs.sample({ group: 'nginx', pid: w, name: 'nginx worker' });
-  return { proc, urls, accessLog };
 }
 
 /**

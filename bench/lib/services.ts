@@ -1,29 +1,39 @@
 /**
- * The set of upstreams and proxies a run starts (shared by the table and the profiles), their
- * configuration files, the test data seeded into them, and how each target reaches an upstream.
+ * The set of upstreams, anchors and proxies a run starts (shared by the table and the profiles),
+ * their configuration files, and how each target reaches an upstream. The test data is in
+ * lib/seed.ts, the anchors in lib/anchors.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configYaml } from '../../test/helpers/config-files.ts';
 import { type Image, makeImage } from '../../test/helpers/oci.ts';
 import type { TokenServer } from '../../test/helpers/token-server.ts';
-import { MiB, TOKEN_REPOS, USER } from './constants.ts';
+import { type Anchor, startAnchors } from './anchors.ts';
+import { type AnchorId, CACHE_MAX_BYTES, MiB, USER } from './constants.ts';
+import { mib } from './numbers.ts';
 import type { Sizes } from './options.ts';
 import type { Processes } from './processes.ts';
-import { ensureBlob, pushImage } from './registry-api.ts';
-import { type Nginx, type ProxyProcess, type Registry, startNginx, startProxy, startRegistry, startTokens } from './servers.ts';
+import { type Digests, makeData, seedImages } from './seed.ts';
+import { type ProxyProcess, type Registry, startProxy, startRegistry, startTokens } from './servers.ts';
+import { cacheDirFor, cacheNeed, workNeed } from './workdir.ts';
+
+export { seedGetBlobs, writeBlobFile } from './seed.ts';
 
 export interface Env {
   ts: TokenServer;
   open: Registry;
   secure: Registry;
   cold: Registry;
-  nginx: Nginx | undefined;
+  /** Open, with its access log on: the upstream of cache-cold-concurrent, whose bytes it counts. */
+  openLog: Registry;
+  /** The anchors in front of open, secure and cold (none in --profile). */
+  anchors: Partial<Record<AnchorId, Anchor>>;
   proxy: ProxyProcess;
   proxyWarn: ProxyProcess | undefined;
+  /** The main proxy plus --cache-dir and --cache-max-bytes. */
+  proxyCache: ProxyProcess | undefined;
   data: Buffer;
-  digests: { mono: string; chunked: string; conc: string; small: string };
+  digests: Digests;
   image: Image;
   bearer: string;
   coldConfig: string;
@@ -32,40 +42,27 @@ export interface Env {
   blobFile: string;
 }
 
-/** The long-lived proxies of a run (the ones whose RSS the table reports). */
-export const proxiesOf = (env: Env): ProxyProcess[] => (env.proxyWarn ? [env.proxy, env.proxyWarn] : [env.proxy]);
-
-/**
- * `sizes.mono` bytes: a 64 MiB random tile repeated (random so that nothing compresses it,
- * tiled so that making it is quick); the prefixes of each blob size are the other blobs.
- */
-function makeData(sizes: Sizes): { data: Buffer; digests: Env['digests'] } {
-  const size = sizes.mono;
-  const t0 = performance.now();
-  const tile = randomBytes(64 * MiB);
-  const data = Buffer.allocUnsafe(size);
-  for (let off = 0; off < size; off += tile.length) tile.copy(data, off, 0, Math.min(tile.length, size - off));
-  const h = createHash('sha256');
-  const at: Record<number, string> = {};
-  const marks = [sizes.small, sizes.concEach, sizes.chunked, sizes.mono].sort((a, b) => a - b);
-  let pos = 0;
-  for (const m of marks) {
-    if (m > pos) h.update(data.subarray(pos, m));
-    pos = Math.max(pos, m);
-    at[m] = 'sha256:' + h.copy().digest('hex');
-  }
-  console.log(`data: ${size / MiB} MiB of random bytes (a 64 MiB random tile repeated), hashed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return { data, digests: { mono: at[sizes.mono]!, chunked: at[sizes.chunked]!, conc: at[sizes.concEach]!, small: at[sizes.small]! } };
+/** What setUp starts besides the upstreams and the main proxy. */
+export interface SetUpOptions {
+  anchors: boolean;
+  warn: boolean;
+  cache: boolean;
+  /** Rounds of the run: how many fresh blobs the cache will store. */
+  rounds: number;
 }
 
-/** The proxies' Connector + Secret files: open and secure for the main proxies, cold alone. */
-function writeConfigs(work: string, open: Registry, secure: Registry, cold: Registry): { mainConfig: string; coldConfig: string } {
+/** The long-lived proxies of a run (the ones whose RSS the table reports). */
+export const proxiesOf = (env: Env): ProxyProcess[] => [env.proxy, env.proxyWarn, env.proxyCache].filter((p) => p !== undefined);
+
+/** The proxies' Connector + Secret files: open, secure and openlog for the main proxies, cold alone. */
+function writeConfigs(work: string, open: Registry, secure: Registry, openLog: Registry, cold: Registry): { mainConfig: string; coldConfig: string } {
   const mainConfig = join(work, 'connectors.yaml');
   writeFileSync(
     mainConfig,
     configYaml([
       { namespace: 'default', name: 'open', address: open.url },
       { namespace: 'default', name: 'secure', address: secure.url, secret: USER },
+      { namespace: 'default', name: 'openlog', address: openLog.url },
     ]),
   );
   const coldConfig = join(work, 'connectors-cold.yaml');
@@ -73,74 +70,65 @@ function writeConfigs(work: string, open: Registry, secure: Registry, cold: Regi
   return { mainConfig, coldConfig };
 }
 
-/** Seeds the image (bench/image and the token scenario's repositories); returns a bearer for them. */
-async function seedImages(ts: TokenServer, open: Registry, image: Image, work: string): Promise<string> {
-  const t0 = performance.now();
-  await pushImage(open.url, 'bench/image', image);
-  for (let i = 0; i < TOKEN_REPOS; i++) await pushImage(open.url, `bench/image-${i}`, image);
-  const bearer = ts.issueToken({
-    subject: USER.username,
-    expiresIn: 3600,
-    access: ['bench/image', 'bench/upload', ...Array.from({ length: TOKEN_REPOS }, (_, i) => `bench/image-${i}`)].map((name) => ({
-      type: 'repository',
-      name,
-      actions: ['pull', 'push'],
-    })),
-  });
-  console.log(`seeded images in ${((performance.now() - t0) / 1000).toFixed(1)} s; work directory ${work}`);
-  return bearer;
+/** proxy-cache: the main proxy's flags plus a store that holds all a run puts in it. */
+async function startProxyCache(procs: Processes, mainConfig: string, sizes: Sizes, rounds: number): Promise<ProxyProcess> {
+  const need = cacheNeed(sizes, rounds);
+  const { dir, inWork } = cacheDirFor(procs.work, workNeed(sizes, rounds), need);
+  if (!inWork) procs.onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  console.log(`proxy-cache store: ${dir} (${inWork ? 'in the work directory' : 'on disk: the work directory has no room for it'}; ${mib(need)} needed)`);
+  const args = ['--default-connector', 'default/open', '--cache-dir', dir, '--cache-max-bytes', String(CACHE_MAX_BYTES)];
+  return startProxy(procs, 'proxy-cache', mainConfig, args);
 }
 
 /**
- * Starts the token server, the three registries (open, token-auth, and token-auth with an
- * access log for the cold-start scenario; one storage), nginx and the proxies, and seeds them.
+ * Starts the token server, the four registries (open, token-auth, token-auth with an access log
+ * for the cold-start scenario, open with an access log; one storage), the anchors and the
+ * proxies, and seeds them.
  */
-export async function setUp(procs: Processes, sizes: Sizes, withNginx: boolean, withWarn: boolean): Promise<Env> {
+export async function setUp(procs: Processes, sizes: Sizes, o: SetUpOptions): Promise<Env> {
   const ts = await startTokens(procs);
   const open = await startRegistry(procs, 'registry-open', '', 200, false);
   const secure = await startRegistry(procs, 'registry-token', ts.registryConfig(), 401, false);
   const cold = await startRegistry(procs, 'registry-cold', ts.registryConfig(), 401, true);
-  const nginx = withNginx ? await startNginx(procs, { open: open.port, secure: secure.port, cold: cold.port }) : undefined;
-  const { mainConfig, coldConfig } = writeConfigs(procs.work, open, secure, cold);
+  const openLog = await startRegistry(procs, 'registry-open-log', '', 200, true);
+  const anchors = o.anchors ? await startAnchors(procs, { open: open.port, secure: secure.port, cold: cold.port }) : {};
+  const { mainConfig, coldConfig } = writeConfigs(procs.work, open, secure, openLog, cold);
 
-  const proxy = await startProxy(procs, 'proxy', mainConfig, ['--default-connector', 'default/open']);
-  const proxyWarn = withWarn ? await startProxy(procs, 'proxy-warn', mainConfig, ['--default-connector', 'default/open', '--log-level', 'warn']) : undefined;
+  const main = ['--default-connector', 'default/open'];
+  const proxy = await startProxy(procs, 'proxy', mainConfig, main);
+  const proxyWarn = o.warn ? await startProxy(procs, 'proxy-warn', mainConfig, [...main, '--log-level', 'warn']) : undefined;
+  const proxyCache = o.cache ? await startProxyCache(procs, mainConfig, sizes, o.rounds) : undefined;
 
   const { data, digests } = makeData(sizes);
   const image = makeImage('amd64', [1 * MiB]);
   const bearer = await seedImages(ts, open, image, procs.work);
   const blobFile = join(procs.work, 'blob-mono.bin');
-  return { ts, open, secure, cold, nginx, proxy, proxyWarn, data, digests, image, bearer, coldConfig, mainConfig, blobFile };
+  return { ts, open, secure, cold, openLog, anchors, proxy, proxyWarn, proxyCache, data, digests, image, bearer, coldConfig, mainConfig, blobFile };
 }
 
-/** Writes the mono blob to a file (tmpfs) for the upload scenario's curl -T. */
-export function writeBlobFile(env: Env): void {
-  writeFileSync(env.blobFile, env.data);
+export type Upstream = 'open' | 'secure' | 'cold' | 'openlog';
+
+/** The long-lived proxy `target` names, if it is one. */
+function proxyNamed(env: Env, target: string): ProxyProcess | undefined {
+  return proxiesOf(env).find((p) => p.name === target);
 }
 
-/** Seeds the blobs the GET scenarios read (the mono and concurrent ones) unless present. */
-export async function seedGetBlobs(env: Env, sizes: Sizes): Promise<void> {
-  await ensureBlob(env.open.url, 'bench/upload', env.data, env.digests.mono);
-  await ensureBlob(env.open.url, 'bench/upload', env.data.subarray(0, sizes.concEach), env.digests.conc);
-}
-
-export type Upstream = 'open' | 'secure' | 'cold';
-
-/** How `target` (direct, nginx, proxy, proxy-warn) reaches `upstream`: origin, path prefix after /v2/, headers. */
+/**
+ * How `target` (direct, an anchor, proxy, proxy-warn, proxy-cache) reaches `upstream`: origin,
+ * path prefix after /v2/, headers. The proxies reach open as their default connector, secure
+ * and openlog by connector path; cold only through the cold-start scenario's own proxy.
+ */
 export function endpoint(env: Env, target: string, upstream: Upstream): { origin: string; prefix: string; headers: Record<string, string> } {
-  const reg = upstream === 'open' ? env.open : upstream === 'secure' ? env.secure : env.cold;
-  const auth: Record<string, string> = upstream === 'open' ? {} : { authorization: `Bearer ${env.bearer}` };
-  switch (target) {
-    case 'direct':
-      return { origin: reg.url, prefix: '', headers: auth };
-    case 'nginx':
-      return { origin: env.nginx!.urls[upstream]!, prefix: '', headers: auth };
-    case 'proxy':
-    case 'proxy-warn': {
-      const p = target === 'proxy' ? env.proxy : env.proxyWarn!;
-      return { origin: p.url, prefix: upstream === 'secure' ? 'namespaces/default/connectors/secure/' : '', headers: {} };
-    }
-    default:
-      throw new Error(`unknown target ${target}`);
+  const reg = { open: env.open, secure: env.secure, cold: env.cold, openlog: env.openLog }[upstream];
+  const auth: Record<string, string> = upstream === 'secure' || upstream === 'cold' ? { authorization: `Bearer ${env.bearer}` } : {};
+  if (target === 'direct') return { origin: reg.url, prefix: '', headers: auth };
+  const anchor = env.anchors[target as AnchorId];
+  if (anchor) {
+    const url = anchor.urls[upstream];
+    if (!url) throw new Error(`${target} does not front ${upstream}`);
+    return { origin: url, prefix: '', headers: auth };
   }
+  const p = proxyNamed(env, target);
+  if (!p) throw new Error(`unknown target ${target}`);
+  return { origin: p.url, prefix: upstream === 'secure' || upstream === 'openlog' ? `namespaces/default/connectors/${upstream}/` : '', headers: {} };
 }

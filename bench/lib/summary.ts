@@ -1,4 +1,5 @@
-/** A scenario's runs summarised: medians per target, ratios against the baselines, goals. */
+/** A scenario's runs summarised: medians per target, ratios against direct and the anchors, goals. */
+import { ANCHORS } from './constants.ts';
 import { median, round, round3 } from './numbers.ts';
 import type { Run, ScenarioResult, ScenarioSpec } from './types.ts';
 
@@ -32,17 +33,40 @@ function medians(targets: string[], runs: Run[]): Medians {
   return m;
 }
 
-/** Each proxy target against direct and nginx, and proxy-warn/proxy: > 1 means the first is better. */
-function ratios(s: ScenarioSpec, med: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  const better = (a: number, b: number): number => (s.higherIsBetter ? a / b : b / a);
-  for (const p of s.targets.filter((t) => t.startsWith('proxy'))) {
-    for (const base of ['direct', 'nginx']) {
-      if (med[p] !== undefined && med[base] !== undefined) out[`${p}/${base}`] = round3(better(med[p]!, med[base]!));
-    }
+/** The anchor with the best median among the scenario's targets (none when no anchor has one). */
+function strongestOf(s: ScenarioSpec, med: Record<string, number>): { target: string; median: number } | undefined {
+  let best: { target: string; median: number } | undefined;
+  for (const a of ANCHORS) {
+    const v = med[a];
+    if (!s.targets.includes(a) || v === undefined || !Number.isFinite(v)) continue;
+    if (!best || (s.higherIsBetter ? v > best.median : v < best.median)) best = { target: a, median: v };
   }
-  if (med['proxy-warn'] !== undefined && med['proxy'] !== undefined) out['proxy-warn/proxy'] = round3(better(med['proxy-warn']!, med['proxy']!));
+  return best;
+}
+
+/**
+ * Each proxy target (proxy*) against direct, each anchor and the strongest anchor, and the
+ * scenario's `compare` pairs: > 1 means the first is better (for a lower-is-better unit the
+ * quotient is inverted).
+ */
+function ratios(s: ScenarioSpec, med: Record<string, number>, strongest: number | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  const put = (key: string, a: number | undefined, b: number | undefined): void => {
+    if (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b)) out[key] = round3(s.higherIsBetter ? a / b : b / a);
+  };
+  for (const p of s.targets.filter((t) => t.startsWith('proxy'))) {
+    for (const base of ['direct', ...ANCHORS]) put(`${p}/${base}`, med[p], med[base]);
+    put(`${p}/strongest`, med[p], strongest);
+  }
+  for (const [a, b] of s.compare ?? []) put(`${a}/${b}`, med[a], med[b]);
   return out;
+}
+
+/** CPU milliseconds of component `group` per request in `target`'s runs (median CPU / median requests); NaN without. */
+export function cpuMsPerRequest(r: ScenarioResult, target: string, group: string): number {
+  const reqs = median(r.runs.filter((x) => x.target === target && x.ok).map((x) => x.requests ?? NaN));
+  const cpu = r.medianCpuS[target]?.[group];
+  return reqs > 0 && cpu !== undefined ? (1000 * cpu) / reqs : NaN;
 }
 
 /**
@@ -51,6 +75,7 @@ function ratios(s: ScenarioSpec, med: Record<string, number>): Record<string, nu
  */
 export function summarise(id: string, s: ScenarioSpec, runs: Run[], rss: { start: Record<string, number>; peak: Record<string, number> }, t0: number): ScenarioResult {
   const m = medians(s.targets, runs);
+  const strongest = strongestOf(s, m.med);
   const result: ScenarioResult = {
     id,
     title: s.title,
@@ -62,7 +87,8 @@ export function summarise(id: string, s: ScenarioSpec, runs: Run[], rss: { start
     median: Object.fromEntries(Object.entries(m.med).map(([k, v]) => [k, round(v, 2)])),
     medianCpuS: m.cpu,
     medianOtherCpuS: m.other,
-    ratios: ratios(s, m.med),
+    ratios: ratios(s, m.med, strongest?.median),
+    ...(strongest ? { strongest: { target: strongest.target, median: round(strongest.median, 2) } } : {}),
     proxyPeakRssMiB: rss.peak,
     proxyRssAtStartMiB: rss.start,
     goals: [],
@@ -74,6 +100,9 @@ export function summarise(id: string, s: ScenarioSpec, runs: Run[], rss: { start
   }
   if (s.summary) result.summary = s.summary();
   Object.assign(result.proxyPeakRssMiB, (result.summary?.['proxyPeakRssMiB'] as Record<string, number> | undefined) ?? {});
-  result.goals = s.goals.map((g) => ({ text: g.text, pass: g.check(m.med, result) }));
+  result.goals = s.goals.map((g) => {
+    const measured = g.measured?.(m.med, result);
+    return { text: g.text, pass: g.check(m.med, result), ...(measured !== undefined ? { measured } : {}) };
+  });
   return result;
 }

@@ -2,6 +2,7 @@
 import type { Clients } from './clients.ts';
 import type { Options } from './options.ts';
 import type { Processes } from './processes.ts';
+import type { ProxyProcess } from './servers.ts';
 import type { Env } from './services.ts';
 
 /** What a scenario's run() measured for one target. */
@@ -39,6 +40,8 @@ export interface Goal {
   text: string;
   /** null: cannot tell (a value is missing). */
   check: (med: Record<string, number>, s: ScenarioResult) => boolean | null;
+  /** What was measured against it, for the goals table (e.g. 'proxy/haproxy 1.12'). */
+  measured?: (med: Record<string, number>, s: ScenarioResult) => string;
 }
 
 /** Everything a scenario may use: the options, the started services and the client tools. */
@@ -59,6 +62,14 @@ export interface ScenarioSpec {
   client: string;
   /** Rounds for this scenario when not the global number. */
   rounds?: number;
+  /** Before the warm-ups, not measured: starts what only this scenario uses. */
+  setUp?: () => Promise<void>;
+  /** After the last run, also when one failed: stops what setUp started. */
+  tearDown?: () => Promise<void>;
+  /** Proxies only this scenario runs (started by setUp): their peak RSS is reported too. */
+  proxies?: () => ProxyProcess[];
+  /** More ratios to compute, [a, b] as `a/b` (> 1: a is better), besides each proxy against direct and the anchors. */
+  compare?: [string, string][];
   warmup?: (target: string) => Promise<void>;
   prepare?: (target: string) => Promise<void>;
   finish?: (target: string, run: Run) => Promise<void>;
@@ -87,11 +98,15 @@ export interface ScenarioResult {
   medianCpuS: Record<string, Record<string, number>>;
   medianOtherCpuS: Record<string, number>;
   ratios: Record<string, number>;
+  /** The anchor with the best median (highest, or lowest for a lower-is-better unit), if the scenario has any. */
+  strongest?: { target: string; median: number };
   proxyPeakRssMiB: Record<string, number>;
   /** The proxy's RSS when the scenario began: the process keeps what earlier scenarios grew. */
   proxyRssAtStartMiB: Record<string, number>;
-  goals: { text: string; pass: boolean | null }[];
+  goals: { text: string; pass: boolean | null; measured?: string }[];
   summary?: Record<string, unknown>;
+  /** Why the scenario did not run (its setUp failed). */
+  error?: string;
   seconds: number;
 }
 

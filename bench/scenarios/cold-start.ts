@@ -10,7 +10,7 @@ import { vmHwm } from '../lib/sampling.ts';
 import { healthChecked, type ProxyProcess, startProxy } from '../lib/servers.ts';
 import { endpoint } from '../lib/services.ts';
 import type { Bench, ClientResult, Goal, Scenario, ScenarioSpec } from '../lib/types.ts';
-import { T3 } from './common.ts';
+import { ANCHORED } from './common.ts';
 import { avoidable, countLog, logSize, readLog } from './cold-start-log.ts';
 import { pullImage } from './cold-start-pull.ts';
 
@@ -118,8 +118,8 @@ function build(b: Bench): ScenarioSpec {
     title: `cold start: ${b.opts.sizes.pulls} concurrent pulls of one image (manifest + config + 1 MiB layer), fresh proxy process, token-auth upstream`,
     unit: 's',
     higherIsBetter: false,
-    targets: T3,
-    client: `undici, a fresh Agent per run; each pull: GET /v2/, token (direct/nginx), manifest, config + layer`,
+    targets: ANCHORED,
+    client: `undici, a fresh Agent per run; each pull: GET /v2/, token (direct, anchors), manifest, config + layer`,
     goals: goals(st.runs),
     prepare: (t) => prepare(b, st, t),
     run: (t) => run(b, st, t),

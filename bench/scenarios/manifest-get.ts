@@ -10,6 +10,7 @@ export const manifestGet: Scenario = {
     unit: 'req/s',
     higherIsBetter: true,
     targets: withWarn(env),
+    compare: [['proxy-warn', 'proxy']],
     client: `wrk -t1 -c${CONNS} --latency`,
     goals: latencyGoals,
     warmup: async (t) => {

@@ -10,6 +10,7 @@ export const manifestHead: Scenario = {
     unit: 'req/s',
     higherIsBetter: true,
     targets: withWarn(env),
+    compare: [['proxy-warn', 'proxy']],
     client: `ab -k -i -c${CONNS} (wrk 4.1 cannot do HEAD)`,
     goals: latencyGoals,
     warmup: async (t) => {

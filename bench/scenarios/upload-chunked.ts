@@ -5,7 +5,7 @@ import { mib } from '../lib/numbers.ts';
 import { startUpload, withDigest } from '../lib/registry-api.ts';
 import { endpoint } from '../lib/services.ts';
 import type { Scenario } from '../lib/types.ts';
-import { ge, T3 } from './common.ts';
+import { ANCHORED, atLeast } from './common.ts';
 
 export const uploadChunked: Scenario = {
   id: 'upload-chunked',
@@ -13,9 +13,9 @@ export const uploadChunked: Scenario = {
     title: `${mib(sizes.chunked)} chunked upload (PATCH ${mib(sizes.chunk)} chunks)`,
     unit: 'MiB/s',
     higherIsBetter: true,
-    targets: T3,
+    targets: ANCHORED,
     client: 'undici, one keep-alive connection, Buffer bodies',
-    goals: [{ text: 'proxy >= 1.0 x nginx', check: ge('proxy', 'nginx', 1.0) }],
+    goals: [atLeast('proxy', 'strongest', 1.0)],
     async run(target) {
       const e = endpoint(env, target, 'open');
       const agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
