@@ -1,8 +1,9 @@
 /**
  * The anchors: plain reverse proxies in front of each upstream, the yardsticks of the proxy.
  * nginx (bench/nginx.conf: no buffering), nginx-tuned (bench/nginx-tuned.conf: buffering on,
- * large buffers) and haproxy (bench/haproxy.cfg: one thread, http-reuse always); each is its
- * own process on its own ports, and its CPU is sampled under its own group (its id).
+ * large buffers), haproxy (bench/haproxy.cfg: one thread, http-reuse always) and node-relay
+ * (bench/node-relay.ts: the least a Node proxy does); each is its own process on its own ports,
+ * and its CPU is sampled under its own group (its id).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { freePort, waitFor } from '../../test/helpers/ports.ts';
 import { type AnchorId, ROOT } from './constants.ts';
 import { exited, type Proc, type Processes, tail } from './processes.ts';
 import { childrenOf } from './sampling.ts';
+import { defaultProxyNodeFlags } from './servers.ts';
 
 export interface Anchor {
   id: AnchorId;
@@ -101,11 +103,21 @@ export async function startHaproxy(procs: Processes, upstreams: Record<string, n
   return ready(procs, { id: 'haproxy', proc, urls }, () => `haproxy exited: ${tail(proc.log)}`);
 }
 
-/** All three anchors in front of the same upstreams. */
+/** bench/node-relay.ts in front of each upstream, at the proxy's node flags. */
+export async function startNodeRelay(procs: Processes, upstreams: Record<string, number>): Promise<Anchor> {
+  const ls = await listeners(upstreams);
+  const args = [...defaultProxyNodeFlags(), join(ROOT, 'bench', 'node-relay.ts'), ...ls.map((l) => `${l.listen}=${l.port}`)];
+  const proc = procs.spawn('node-relay', 'node-relay', join(ROOT, 'scripts', 'node'), args);
+  const urls = Object.fromEntries(ls.map((l) => [l.name, `http://127.0.0.1:${l.listen}`]));
+  return ready(procs, { id: 'node-relay', proc, urls }, () => `node-relay exited: ${tail(proc.log)}`);
+}
+
+/** All the anchors in front of the same upstreams. */
 export async function startAnchors(procs: Processes, upstreams: Record<string, number>): Promise<Record<AnchorId, Anchor>> {
   return {
     nginx: await startNginx(procs, 'nginx', upstreams),
     'nginx-tuned': await startNginx(procs, 'nginx-tuned', upstreams),
     haproxy: await startHaproxy(procs, upstreams),
+    'node-relay': await startNodeRelay(procs, upstreams),
   };
 }

@@ -22,7 +22,8 @@ const METHOD = {
     'bench/nginx-tuned.conf: 1 worker, proxy_buffering on, proxy_buffers 16 256k, proxy_busy_buffers_size 512k, proxy_max_temp_file_size 0, proxy_request_buffering off, keepalive 64 (HTTP/1.1, Connection ""), client_max_body_size 0, access_log buffered',
   haproxy:
     'bench/haproxy.cfg: nbthread 1, mode http, http-reuse always, keep-alive both sides, timeout client/server 300s, no body limit, one frontend per upstream, httplog to stdout (a file)',
-  strongest: 'per scenario, the anchor with the best median (highest; lowest for seconds); goals "x the strongest anchor" are against it',
+  strongest:
+    'per scenario, the peer anchor (nginx, nginx-tuned, haproxy) with the best median (highest; lowest for seconds); goals "x the strongest anchor" are against it; node-relay, the floor of a Node proxy, is shown but never the strongest',
   upstreamCounting:
     'cold start: access log of a registry process used only by that scenario (same storage); cache-cold-concurrent: proxy-cache /metrics ocp_cache_bytes_total{source="upstream"} and the access log of registry-open-log',
 };

@@ -1,5 +1,5 @@
 /** A scenario's runs summarised: medians per target, ratios against direct and the anchors, goals. */
-import { ANCHORS } from './constants.ts';
+import { ANCHORS, PEER_ANCHORS } from './constants.ts';
 import { median, round, round3 } from './numbers.ts';
 import type { Run, ScenarioResult, ScenarioSpec } from './types.ts';
 
@@ -33,10 +33,10 @@ function medians(targets: string[], runs: Run[]): Medians {
   return m;
 }
 
-/** The anchor with the best median among the scenario's targets (none when no anchor has one). */
+/** The peer anchor with the best median among the scenario's targets (none when no peer has one). */
 function strongestOf(s: ScenarioSpec, med: Record<string, number>): { target: string; median: number } | undefined {
   let best: { target: string; median: number } | undefined;
-  for (const a of ANCHORS) {
+  for (const a of PEER_ANCHORS) {
     const v = med[a];
     if (!s.targets.includes(a) || v === undefined || !Number.isFinite(v)) continue;
     if (!best || (s.higherIsBetter ? v > best.median : v < best.median)) best = { target: a, median: v };
