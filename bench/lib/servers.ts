@@ -57,7 +57,7 @@ export async function startRegistry(procs: Processes, name: string, extra: strin
  * Dockerfile's ENTRYPOINT and `npm start`); BENCH_PROXY_NODE_FLAGS overrides ('' for none).
  */
 export function defaultProxyNodeFlags(): string[] {
-  return (process.env['BENCH_PROXY_NODE_FLAGS'] ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
+  return (process.env['BENCH_PROXY_NODE_FLAGS'] ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
 }
 
 /** dist/cli.js with `configFile` and `args`, on a free port; ready when /healthz answers 200. */
