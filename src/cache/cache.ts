@@ -35,6 +35,16 @@ export interface TagRecord {
   checkedAt: number;
 }
 
+/** Where a fill's bytes come from: the upstream, asked with the requesting connector's credentials. */
+export interface FillSource {
+  /** The blob GET, under the fill's own signal (never a client's: the fill outlives clients). */
+  request: (signal: AbortSignal) => Promise<UpstreamResponse>;
+  /** How to ask again from an offset once a read breaks, under the same signal. */
+  resume: (signal: AbortSignal) => Resume;
+  /** Gets the upstream's answer when nothing is filled, to pass on as it is. */
+  answer: (up: UpstreamResponse) => void;
+}
+
 /** What the cache reports (metrics subscribe). */
 export interface CacheEvents {
   fill: [connector: string, started: boolean];
@@ -131,30 +141,17 @@ export class PullThroughCache extends EventEmitter<CacheEvents> {
   }
 
   /**
-   * Starts the one fill of `digest`: `request` sends the upstream GET under the fill's own signal
-   * (never a client's: the fill outlives clients). Resolves to the running fill, or undefined when
+   * Starts the one fill of `digest` from `source`. Resolves to the running fill, or undefined when
    * the upstream did not answer 200 with a length, the store has no room, or another process
-   * sharing the directory fills it; `answer` then gets the upstream's response to use as it is.
+   * sharing the directory fills it; `source.answer` then gets the upstream's response.
    */
-  startFill(
-    digest: string,
-    connector: string,
-    request: (signal: AbortSignal) => Promise<UpstreamResponse>,
-    resume: (signal: AbortSignal) => Resume,
-    answer: (up: UpstreamResponse) => void,
-  ): Promise<Fill | undefined> {
-    const started = this.begin(digest, connector, request, resume, answer).finally(() => this.starting.delete(digest));
+  startFill(digest: string, connector: string, source: FillSource): Promise<Fill | undefined> {
+    const started = this.begin(digest, connector, source).finally(() => this.starting.delete(digest));
     this.starting.set(digest, started);
     return started;
   }
 
-  private async begin(
-    digest: string,
-    connector: string,
-    request: (signal: AbortSignal) => Promise<UpstreamResponse>,
-    resume: (signal: AbortSignal) => Resume,
-    answer: (up: UpstreamResponse) => void,
-  ): Promise<Fill | undefined> {
+  private async begin(digest: string, connector: string, { request, resume, answer }: FillSource): Promise<Fill | undefined> {
     const abort = new AbortController();
     const up = await request(abort.signal);
     const size = Number(up.headers['content-length']);

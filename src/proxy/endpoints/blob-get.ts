@@ -49,13 +49,11 @@ async function fromFill(ctx: RequestContext, t: Target, deps: HandlerDeps, fill:
 async function miss(ctx: RequestContext, t: Target, deps: HandlerDeps, digest: string): Promise<void> {
   const cache = deps.cache!;
   let passed: UpstreamResponse | undefined;
-  const fill = await cache.startFill(
-    digest,
-    t.client.key,
-    (signal) => send(ctx, t, null, deps, { signal, drop: ['range'] }),
-    (signal) => async (offset) => resumed(ctx, t, deps, signal, offset),
-    (up) => (passed = up),
-  );
+  const fill = await cache.startFill(digest, t.client.key, {
+    request: (signal) => send(ctx, t, null, deps, { signal, drop: ['range'] }),
+    resume: (signal) => async (offset) => resumed(ctx, t, deps, signal, offset),
+    answer: (up) => (passed = up),
+  });
   if (!fill) {
     ctx.cache = passed?.statusCode === 200 ? 'bypass' : undefined;
     return respond(ctx, t, passed!, deps);
