@@ -42,6 +42,9 @@ export interface AuthContext {
   inner: Send;
 }
 
+/** Most widened scope sets remembered per connector. */
+const SCOPE_OVERRIDES = 1000;
+
 const PING: UpstreamRequest = { method: 'GET', path: '/v2/', headers: [], body: null, scopes: [], traffic: 'small' };
 
 export class Authenticator {
@@ -50,8 +53,10 @@ export class Authenticator {
   /**
    * Scope sets the upstream asked for beyond ours (insufficient_scope), by our scope set.
    * Bounded: clients choose repository names, and some registries answer every unknown one so.
+   * Made on the first such answer: an LRUCache allocates its arrays for `max` entries up front
+   * (about 21 KiB at 1000), and most connectors never need one.
    */
-  private readonly scopeOverrides = new LRUCache<string, string[]>({ max: 1000 });
+  private scopeOverrides: LRUCache<string, string[]> | undefined;
   private readonly ctx: AuthContext;
   private readonly fingerprint: string;
 
@@ -71,7 +76,7 @@ export class Authenticator {
   readonly send: Send = async (req) => {
     const ours = req.scopes.join(' ');
     const known = await this.learn(req.signal);
-    let scopes: readonly string[] = this.scopeOverrides.get(ours) ?? req.scopes;
+    let scopes: readonly string[] = this.scopeOverrides?.get(ours) ?? req.scopes;
     const sent = await this.authorization(known, scopes);
     const res = await this.ctx.inner(withAuthorization(req, sent?.header));
     if (res.statusCode === 403) throw new UpstreamRefused(403, scopes, await errorMessage(res), false);
@@ -84,7 +89,7 @@ export class Authenticator {
       const widened = normalizeScopes([...parseScopes(scopes.join(' ')), ...parseScopes(offered.params['scope'])]);
       if (widened.join(' ') !== scopes.join(' ')) {
         scopes = widened;
-        this.scopeOverrides.set(ours, widened);
+        (this.scopeOverrides ??= new LRUCache({ max: SCOPE_OVERRIDES })).set(ours, widened);
       }
     }
     const candidate = this.candidate(offered);
