@@ -5,10 +5,10 @@
  * not checked: this asks the process next door whether it is up), and answers with the exit
  * code: 0 when it says 200, 1 otherwise.
  */
-import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { parseListen, UsageError } from './flags.ts';
 import { type Io, processIo } from './io.ts';
+import { get as httpGet } from '../util/node-http.ts';
 
 const TIMEOUT_MS = 3_000;
 

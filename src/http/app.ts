@@ -5,7 +5,7 @@
  * the HTTP layer answers itself (a malformed request, oversized headers, an unknown Expect) are
  * OCI error bodies too.
  */
-import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -22,6 +22,7 @@ import { createForwarder } from '../proxy/forward.ts';
 import { clientOrigin } from '../proxy/headers.ts';
 import { watchRequestBody } from '../proxy/request-body.ts';
 import { errorCode } from '../upstream/errors.ts';
+import { createServer, STATUS_CODES } from '../util/node-http.ts';
 
 export interface HttpOptions extends ManagementOptions {
   /** Trust X-Forwarded-Proto / X-Forwarded-Host from a fronting proxy when rewriting URLs. */
