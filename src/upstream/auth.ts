@@ -89,7 +89,8 @@ export class Authenticator {
       const widened = normalizeScopes([...parseScopes(scopes.join(' ')), ...parseScopes(offered.params['scope'])]);
       if (widened.join(' ') !== scopes.join(' ')) {
         scopes = widened;
-        (this.scopeOverrides ??= new LRUCache({ max: SCOPE_OVERRIDES })).set(ours, widened);
+        this.scopeOverrides ??= new LRUCache({ max: SCOPE_OVERRIDES });
+        this.scopeOverrides.set(ours, widened);
       }
     }
     const candidate = this.candidate(offered);
