@@ -59,6 +59,8 @@ export class Authenticator {
   private scopeOverrides: LRUCache<string, string[]> | undefined;
   private readonly ctx: AuthContext;
   private readonly fingerprint: string;
+  /** The trust verdict on the last realm seen (a connector's realm rarely changes). */
+  private trust: { realm: string; problem: string | null } | undefined;
 
   constructor(ctx: AuthContext) {
     this.ctx = ctx;
@@ -124,7 +126,7 @@ export class Authenticator {
     if (challenge.scheme === 'basic') return creds ? { header: basicAuthorization(creds) } : undefined;
     const realm = challenge.params['realm']!;
     if (creds) {
-      const problem = realmProblem(realm, this.ctx.connector.upstreamOrigin, this.ctx.allowedRealmHosts);
+      const problem = await this.realmProblem(realm);
       if (problem) throw new RealmNotTrusted(problem);
     }
     const token = await this.ctx.tokens.get(
@@ -133,6 +135,14 @@ export class Authenticator {
       rejected,
     );
     return { header: `Bearer ${token.value}`, token: token.value };
+  }
+
+  /** Why credentials must not go to `realm`, or null; judged once per realm, not per request. */
+  private async realmProblem(realm: string): Promise<string | null> {
+    if (this.trust?.realm === realm) return this.trust.problem;
+    const problem = await realmProblem(realm, this.ctx.connector.upstreamOrigin, this.ctx.allowedRealmHosts);
+    this.trust = { realm, problem };
+    return problem;
   }
 
   /** The upstream's challenge, learned once with GET /v2/ (concurrent callers share the ping). */

@@ -69,17 +69,17 @@ describe('realmProblem', () => {
     ['user name only in the realm', 'https://user@registry.example.com/token', 'https://registry.example.com', [], 'token realm must not carry credentials'],
   ];
 
-  it.each(cases)('%s', (_what, realm, upstream, allowed, expected) => {
-    expect(realmProblem(realm, upstream, allowed)).toBe(expected);
+  it.each(cases)('%s', async (_what, realm, upstream, allowed, expected) => {
+    expect(await realmProblem(realm, upstream, allowed)).toBe(expected);
   });
 
-  it('quotes at most 200 characters of a realm that is not a URL', () => {
+  it('quotes at most 200 characters of a realm that is not a URL', async () => {
     const realm = 'x'.repeat(1000);
-    expect(realmProblem(realm, 'https://registry.example.com', [])).toBe(`token realm "${'x'.repeat(200)}" is not a URL`);
+    expect(await realmProblem(realm, 'https://registry.example.com', [])).toBe(`token realm "${'x'.repeat(200)}" is not a URL`);
   });
 
-  it('never repeats credentials found in a realm', () => {
-    const problem = realmProblem('https://user:s3cr3t-pw@evil.example.net/token', 'https://registry.example.com', []);
+  it('never repeats credentials found in a realm', async () => {
+    const problem = await realmProblem('https://user:s3cr3t-pw@evil.example.net/token', 'https://registry.example.com', []);
     expect(problem).not.toBeNull();
     expect(problem).not.toContain('s3cr3t-pw');
   });
@@ -95,7 +95,7 @@ describe('registrableDomain', () => {
     ['10.0.0.1', '10.0.0.1'],
     ['localhost', 'localhost'],
   ];
-  it.each(cases)('%s → %s', (host, expected) => {
-    expect(registrableDomain(host)).toBe(expected);
+  it.each(cases)('%s → %s', async (host, expected) => {
+    expect(await registrableDomain(host)).toBe(expected);
   });
 });
