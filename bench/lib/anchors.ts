@@ -1,8 +1,9 @@
 /**
  * The anchors: plain reverse proxies in front of each upstream, the yardsticks of the proxy.
  * nginx (bench/nginx.conf: no buffering), nginx-tuned (bench/nginx-tuned.conf: buffering on,
- * large buffers), haproxy (bench/haproxy.cfg: one thread, http-reuse always) and node-relay
- * (bench/node-relay.ts: the least a Node proxy does); each is its own process on its own ports,
+ * large buffers), haproxy (bench/haproxy.cfg: one thread, http-reuse always), node-relay
+ * (bench/node-relay.ts: the least a Node HTTP proxy does) and node-tcp (bench/node-tcp.ts: bytes
+ * piped through Node below HTTP); each is its own process on its own ports,
  * and its CPU is sampled under its own group (its id).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -112,6 +113,15 @@ export async function startNodeRelay(procs: Processes, upstreams: Record<string,
   return ready(procs, { id: 'node-relay', proc, urls }, () => `node-relay exited: ${tail(proc.log)}`);
 }
 
+/** bench/node-tcp.ts in front of each upstream, at the proxy's node flags. */
+export async function startNodeTcp(procs: Processes, upstreams: Record<string, number>): Promise<Anchor> {
+  const ls = await listeners(upstreams);
+  const args = [...defaultProxyNodeFlags(), join(ROOT, 'bench', 'node-tcp.ts'), ...ls.map((l) => `${l.listen}=${l.port}`)];
+  const proc = procs.spawn('node-tcp', 'node-tcp', join(ROOT, 'scripts', 'node'), args);
+  const urls = Object.fromEntries(ls.map((l) => [l.name, `http://127.0.0.1:${l.listen}`]));
+  return ready(procs, { id: 'node-tcp', proc, urls }, () => `node-tcp exited: ${tail(proc.log)}`);
+}
+
 /** All the anchors in front of the same upstreams. */
 export async function startAnchors(procs: Processes, upstreams: Record<string, number>): Promise<Record<AnchorId, Anchor>> {
   return {
@@ -119,5 +129,6 @@ export async function startAnchors(procs: Processes, upstreams: Record<string, n
     'nginx-tuned': await startNginx(procs, 'nginx-tuned', upstreams),
     haproxy: await startHaproxy(procs, upstreams),
     'node-relay': await startNodeRelay(procs, upstreams),
+    'node-tcp': await startNodeTcp(procs, upstreams),
   };
 }

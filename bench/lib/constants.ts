@@ -15,11 +15,12 @@ export const USER = { username: 'bench', password: 'bench-Pa55word-for-the-token
 /**
  * The anchors: plain reverse proxies the proxy is measured against, in the order they
  * alternate (after direct, before the proxies). Each is its own process with its CPU group.
- * node-relay (bench/node-relay.ts) is the floor of a proxy written in Node, not a peer: goals
+ * node-relay (bench/node-relay.ts) is the floor of an HTTP proxy written in Node and node-tcp
+ * (bench/node-tcp.ts) the floor of moving bytes through Node at all; neither is a peer: goals
  * "against the strongest anchor" take the best of PEER_ANCHORS.
  */
 export const PEER_ANCHORS = ['nginx', 'nginx-tuned', 'haproxy'] as const;
-export const ANCHORS = [...PEER_ANCHORS, 'node-relay'] as const;
+export const ANCHORS = [...PEER_ANCHORS, 'node-relay', 'node-tcp'] as const;
 export type AnchorId = (typeof ANCHORS)[number];
 /** proxy-cache's --cache-max-bytes: room for every blob a run stores, nothing evicted. */
 export const CACHE_MAX_BYTES = 8 * 1024 * MiB;

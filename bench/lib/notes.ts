@@ -96,12 +96,12 @@ export function printRss(results: ScenarioResult[], rss: RssBySize | undefined):
     const sizePeaks = Object.values(rss).map((v) => v.peakMiB);
     const idle = Math.max(...Object.values(rss).map((v) => v.idleMiB));
     const each = Object.entries(rss)
-      .map(([k, v]) => `${k}: ${fmt(v.idleMiB)} -> ${fmt(v.peakMiB)}`)
+      .map(([k, v]) => `${k}: ${fmt(v.startupMiB)} / ${fmt(v.idleMiB)} (anonymous ${fmt(v.idleAnonMiB)}) -> ${fmt(v.peakMiB)}`)
       .join(', ');
     console.log(
-      `one GET per blob size, a fresh proxy process each (idle -> peak MiB): ${each}; peak spread across sizes ${fmt(Math.max(...sizePeaks) - Math.min(...sizePeaks))} MiB (goal: does not grow with blob size)`,
+      `one GET per blob size, a fresh proxy process each (start-up peak 0.5 s after start / at rest 5 s after start -> peak during the GET, MiB): ${each}; peak spread across sizes ${fmt(Math.max(...sizePeaks) - Math.min(...sizePeaks))} MiB (goal: does not grow with blob size)`,
     );
-    goals.push({ scenario: '(run)', text: 'idle RSS <= 80 MiB (a fresh proxy, 0.5 s after start)', pass: Number.isFinite(idle) ? idle <= 80 : null, measured: `${fmt(idle)} MiB` });
+    goals.push({ scenario: '(run)', text: 'idle RSS <= 80 MiB (a fresh proxy at rest, 5 s after start)', pass: Number.isFinite(idle) ? idle <= 80 : null, measured: `${fmt(idle)} MiB` });
   }
   const each = Object.entries(byProc)
     .map(([k, v]) => `${k} ${fmt(v)}`)

@@ -23,7 +23,7 @@ const METHOD = {
   haproxy:
     'bench/haproxy.cfg: nbthread 1, mode http, http-reuse always, keep-alive both sides, timeout client/server 300s, no body limit, one frontend per upstream, httplog to stdout (a file)',
   strongest:
-    'per scenario, the peer anchor (nginx, nginx-tuned, haproxy) with the best median (highest; lowest for seconds); goals "x the strongest anchor" are against it; node-relay, the floor of a Node proxy, is shown but never the strongest',
+    'per scenario, the peer anchor (nginx, nginx-tuned, haproxy) with the best median (highest; lowest for seconds); goals "x the strongest anchor" are against it; node-relay (the floor of a Node HTTP proxy) and node-tcp (bytes piped through Node below HTTP) are shown but never the strongest',
   upstreamCounting:
     'cold start: access log of a registry process used only by that scenario (same storage); cache-cold-concurrent: proxy-cache /metrics ocp_cache_bytes_total{source="upstream"} and the access log of registry-open-log',
 };

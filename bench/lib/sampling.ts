@@ -111,6 +111,11 @@ export function vmRss(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
 }
 
+/** The anonymous part of a process's RSS (heap, stacks, malloc), without file pages; bytes. */
+export function anonRss(pid: number): number {
+  return Number(/^Anonymous:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN) * 1024;
+}
+
 const QUIET_BUSY = 0.25; // fraction of all cores
 
 /**

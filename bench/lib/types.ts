@@ -111,4 +111,4 @@ export interface ScenarioResult {
 }
 
 /** Peak RSS of a fresh proxy during one GET per blob size, by size label. */
-export type RssBySize = Record<string, { idleMiB: number; peakMiB: number }>;
+export type RssBySize = Record<string, { startupMiB: number; idleMiB: number; idleAnonMiB: number; peakMiB: number }>;
