@@ -101,7 +101,12 @@ export function printRss(results: ScenarioResult[], rss: RssBySize | undefined):
     console.log(
       `one GET per blob size, a fresh proxy process each (start-up peak 0.5 s after start / at rest 5 s after start -> peak during the GET, MiB): ${each}; peak spread across sizes ${fmt(Math.max(...sizePeaks) - Math.min(...sizePeaks))} MiB (goal: does not grow with blob size)`,
     );
-    goals.push({ scenario: '(run)', text: 'idle RSS <= 80 MiB (a fresh proxy at rest, 5 s after start)', pass: Number.isFinite(idle) ? idle <= 80 : null, measured: `${fmt(idle)} MiB` });
+    goals.push({
+      scenario: '(run)',
+      text: 'idle RSS <= 80 MiB (a fresh proxy at rest, 5 s after start)',
+      pass: Number.isFinite(idle) ? idle <= 80 : null,
+      measured: `${fmt(idle)} MiB`,
+    });
   }
   const each = Object.entries(byProc)
     .map(([k, v]) => `${k} ${fmt(v)}`)
