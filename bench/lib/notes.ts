@@ -1,8 +1,9 @@
 /** The printed sections about single scenarios (log level, tokens, cold start, cache, scale, client cost) and about peak RSS. */
 import { MiB } from './constants.ts';
-import { fmt, mib } from './numbers.ts';
+import { fmt, median, mib } from './numbers.ts';
 import type { Options } from './options.ts';
 import { defaultProxyNodeFlags } from './servers.ts';
+import { pairedRatios } from './summary.ts';
 import type { GoalRow } from './tables.ts';
 import type { RssBySize, ScenarioResult } from './types.ts';
 
@@ -59,7 +60,11 @@ function printScale(scale: ScenarioResult | undefined): void {
     console.log(
       `set-up: ${s['connectors']} connectors, ${fill['requests']} token-scoped requests ${fill['concurrency']} at a time in ${fill['seconds']} s (${fill['exchanges']} token exchanges; statuses ${JSON.stringify(fill['statuses'])}; cpu s ${JSON.stringify(fill['cpuS'])}); whole set-up ${s['setupS']} s`,
     );
-  for (const [k, v] of Object.entries(scale.ratios)) console.log(`${k} = ${fmt(v)}`);
+  for (const [k, v] of Object.entries(scale.ratios)) {
+    const [a, b] = k.split('/') as [string, string];
+    const paired = pairedRatios(scale, a, b);
+    console.log(`${k} = ${fmt(v)} (ratio of the medians); per round ${paired.map(fmt).join(', ')}, median ${fmt(median(paired))}`);
+  }
 }
 
 /** The sections about single scenarios. */

@@ -62,6 +62,20 @@ function ratios(s: ScenarioSpec, med: Record<string, number>, strongest: number 
   return out;
 }
 
+/**
+ * The per-round ratios `a/b` (> 1: a is better) of the rounds where both ran: for two targets
+ * measured back to back in each round, what the machine's drift between rounds does not move.
+ */
+export function pairedRatios(s: ScenarioResult, a: string, b: string): number[] {
+  const value = (t: string, round: number): number | undefined => s.runs.find((r) => r.target === t && r.round === round && r.ok)?.value;
+  const out: number[] = [];
+  for (const round of new Set(s.runs.map((r) => r.round))) {
+    const [x, y] = [value(a, round), value(b, round)];
+    if (x !== undefined && y !== undefined && x > 0 && y > 0) out.push(s.higherIsBetter ? x / y : y / x);
+  }
+  return out;
+}
+
 /** CPU milliseconds of component `group` per request in `target`'s runs (median CPU / median requests); NaN without. */
 export function cpuMsPerRequest(r: ScenarioResult, target: string, group: string): number {
   const reqs = median(r.runs.filter((x) => x.target === target && x.ok).map((x) => x.requests ?? NaN));

@@ -2,9 +2,9 @@
 import { MT } from '../../test/helpers/oci.ts';
 import type { LoadResult } from '../lib/clients.ts';
 import { ANCHORS, MiB } from '../lib/constants.ts';
-import { fmt } from '../lib/numbers.ts';
+import { fmt, median } from '../lib/numbers.ts';
 import { endpoint, type Env } from '../lib/services.ts';
-import { cpuMsPerRequest } from '../lib/summary.ts';
+import { cpuMsPerRequest, pairedRatios } from '../lib/summary.ts';
 import type { Bench, ClientResult, Goal, ScenarioResult } from '../lib/types.ts';
 
 /** The targets of most scenarios, in the order they alternate: direct, the anchors, the proxy. */
@@ -37,6 +37,22 @@ export function atLeast(a: string, b: string, k: number): Goal {
     measured: (_m, s) => {
       const r = ratioOf(s, a, b);
       return r === undefined ? 'n/a' : `${a}/${b === 'strongest' ? (s.strongest?.target ?? '?') : b} = ${fmt(r)}`;
+    },
+  };
+}
+
+/** Goal: the median of the per-round ratios `a/b` (pairedRatios) is at least k. */
+export function pairedAtLeast(a: string, b: string, k: number): Goal {
+  return {
+    text: `${a} >= ${k.toFixed(2).replace(/0$/, '')} x ${b} (median of the per-round ratios)`,
+    check: (_m, s) => {
+      const r = pairedRatios(s, a, b);
+      return r.length ? median(r) >= k : null;
+    },
+    measured: (_m, s) => {
+      const r = pairedRatios(s, a, b);
+      const ofMedians = ratioOf(s, a, b);
+      return r.length ? `${fmt(median(r))} (rounds: ${r.map(fmt).join(', ')}; ratio of the medians ${ofMedians === undefined ? 'n/a' : fmt(ofMedians)})` : 'n/a';
     },
   };
 }
