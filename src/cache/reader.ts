@@ -1,10 +1,9 @@
 /**
- * Reading a stored object, or a fill as it grows, as a stream of one byte range. A committed
- * file is read in large chunks; a fill is read up to what is on disk, then the reader waits for
- * more. Either way the stream follows its consumer's pace (backpressure), and the store keeps
- * the object while it is read.
+ * Reading a fill as it grows, as a stream of one byte range: up to what is on disk (or still in
+ * memory), then the reader waits for more. The stream follows its consumer's pace
+ * (backpressure), and the store keeps the object while it is read. A committed object is sent
+ * by src/proxy/send-file.ts.
  */
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -12,11 +11,6 @@ import type { Fill } from './fill.ts';
 import type { ByteRange } from './range.ts';
 
 const CHUNK = 1024 * 1024;
-
-/** Bytes [start, end] of a committed file. */
-export function readFile(path: string, range: ByteRange): Readable {
-  return createReadStream(path, { start: range.start, end: range.end, highWaterMark: CHUNK });
-}
 
 /** The fill's file: its temporary one, or where it went once committed. */
 async function openFill(fill: Fill): Promise<FileHandle> {

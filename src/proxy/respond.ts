@@ -66,14 +66,15 @@ export function respond(ctx: RequestContext, t: Target, up: UpstreamResponse, r:
 
 /** Relays `body` (after `head`, if given) and records how it ended. */
 export function stream(ctx: RequestContext, t: Target, body: Readable, r: Responder, head?: Buffer): void {
-  relay(body, ctx.res, r.clientIdleMs, (end) => ended(ctx, t, end, r), head);
+  relay(body, ctx.res, r.clientIdleMs, (end) => ended(ctx, end, r, () => `connector ${t.client.key}: upstream ${t.client.host}`), head);
 }
 
-function ended(ctx: RequestContext, t: Target, end: RelayEnd, r: Responder): void {
-  // The upstream body's own error comes before the client response closes and before our
-  // abort, so an upstream that breaks off is told apart from a client that went away.
+/** Records how a body sent to the client ended, for the log line; `source` names where its bytes came from. */
+export function ended(ctx: RequestContext, end: RelayEnd, r: Responder, source: () => string): void {
+  // The source's own error comes before the client response closes and before our abort, so a
+  // source that breaks off is told apart from a client that went away.
   if (end.kind === 'upstream' && !ctx.signal.aborted) {
-    ctx.failure ??= `connector ${t.client.key}: upstream ${t.client.host} failed mid-body: ${end.err.code ?? end.err.message}`;
+    ctx.failure ??= `${source()} failed mid-body: ${end.err.code ?? end.err.message}`;
   } else if (end.kind === 'idle') {
     ctx.failure ??= `client read nothing for ${r.clientIdleMs} ms: connection cut`;
   }

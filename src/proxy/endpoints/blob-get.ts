@@ -25,7 +25,7 @@ export const blobGet: Handler = async (ctx, t, deps) => {
   if (stored) {
     if (!(await confirmed(ctx, t, deps, digest))) return forwardPlain(ctx, t, deps);
     ctx.cache = 'hit';
-    return answerStored(ctx, t, stored, deps);
+    return answerStored(ctx, stored, deps);
   }
   if (ctx.method === 'HEAD') return forwardConfirming(ctx, t, deps, digest);
   const running = cache.fillOf(digest) ?? (await cache.startingFill(digest));

@@ -79,7 +79,7 @@ async function answerManifest(ctx: RequestContext, t: Target, deps: HandlerDeps,
   const cache = deps.cache!;
   cache.confirmManifest(t.client.key, t.repository!, await cache.manifestBytes(o));
   ctx.cache = result;
-  answerStored(ctx, t, o, deps, result === 'stale' ? { warning: STALE_WARNING } : undefined);
+  answerStored(ctx, o, deps, result === 'stale' ? { warning: STALE_WARNING } : undefined);
 }
 
 /** GETs a manifest the store lacks; stores it when its bytes match `digest`, and answers with them. */

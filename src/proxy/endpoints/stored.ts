@@ -4,14 +4,14 @@
  * keeps the object from eviction while it is read.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Fill } from '../../cache/fill.ts';
 import { type ByteRange, contentRange, parseRange } from '../../cache/range.ts';
-import { readFile, readFill } from '../../cache/reader.ts';
+import { readFill } from '../../cache/reader.ts';
 import type { StoredObject } from '../../cache/store.ts';
 import { RegistryError } from '../../distribution/errors.ts';
 import { writeError, type RequestContext } from '../context.ts';
-import { stream } from '../respond.ts';
+import { ended, stream } from '../respond.ts';
+import { sendFile } from '../send-file.ts';
 import type { Target } from '../target.ts';
 import type { HandlerDeps } from './handler.ts';
 
@@ -43,7 +43,8 @@ function rangeFor(ctx: RequestContext, size: number): { range: ByteRange; partia
   return asked.kind === 'part' ? { range: asked.range, partial: true } : { range: { start: 0, end: size - 1 }, partial: false };
 }
 
-function answer(ctx: RequestContext, t: Target, o: Shown, open: (range: ByteRange) => Readable, deps: HandlerDeps, extra?: OutgoingHttpHeaders): void {
+/** Answers with `o`'s headers for the request's range, then its bytes from `send` (not for HEAD). */
+function answer(ctx: RequestContext, o: Shown, send: (range: ByteRange) => void, extra?: OutgoingHttpHeaders): void {
   if (ctx.over) return;
   if (o.size === 0) {
     ctx.res.writeHead(200, headersFor(o, { 'content-length': 0, ...extra }));
@@ -59,14 +60,15 @@ function answer(ctx: RequestContext, t: Target, o: Shown, open: (range: ByteRang
     ctx.res.end();
     return;
   }
-  stream(ctx, t, open(r.range), deps);
+  send(r.range);
 }
 
 /** Answers with a committed object (HEAD: its headers only). */
-export function answerStored(ctx: RequestContext, t: Target, o: StoredObject, deps: HandlerDeps, extra?: OutgoingHttpHeaders): void {
+export function answerStored(ctx: RequestContext, o: StoredObject, deps: HandlerDeps, extra?: OutgoingHttpHeaders): void {
   const release = deps.cache!.store.hold(o.digest);
   ctx.res.once('close', () => release?.());
-  answer(ctx, t, o, (range) => readFile(o.path, range), deps, extra);
+  const idleMs = deps.clientIdleMs;
+  answer(ctx, o, (range) => sendFile(o.path, range, ctx.res, idleMs, (end) => ended(ctx, end, deps, () => `cache: the stored ${o.digest}`)), extra);
 }
 
 /**
@@ -75,6 +77,6 @@ export function answerStored(ctx: RequestContext, t: Target, o: StoredObject, de
  */
 export function answerFill(ctx: RequestContext, t: Target, fill: Fill, deps: HandlerDeps): boolean {
   if (ctx.req.headers['range'] !== undefined && parseRange(ctx.req.headers['range'], fill.size).kind !== 'whole') return false;
-  answer(ctx, t, { digest: fill.digest, size: fill.size, mediaType: undefined }, (range) => readFill(fill, range), deps);
+  answer(ctx, { digest: fill.digest, size: fill.size, mediaType: undefined }, (range) => stream(ctx, t, readFill(fill, range), deps));
   return true;
 }
