@@ -59,10 +59,12 @@ export function sendFile(path: string, range: ByteRange, res: ServerResponse, id
     if (position > range.end) res.end();
     else pump();
   };
+  // No bigger than the range: a manifest gets one buffer of its own size.
+  const size = Math.min(CHUNK, range.end + 1 - range.start);
   const fresh = (): Buffer | undefined => {
     if (made === BUFFERS) return undefined;
     made++;
-    return Buffer.allocUnsafeSlow(CHUNK);
+    return Buffer.allocUnsafeSlow(size);
   };
   function pump(): void {
     if (ended || reading || fd === undefined || position > range.end) return;
