@@ -104,22 +104,13 @@ export async function startHaproxy(procs: Processes, upstreams: Record<string, n
   return ready(procs, { id: 'haproxy', proc, urls }, () => `haproxy exited: ${tail(proc.log)}`);
 }
 
-/** bench/node-relay.ts in front of each upstream, at the proxy's node flags. */
-export async function startNodeRelay(procs: Processes, upstreams: Record<string, number>): Promise<Anchor> {
+/** bench/<id>.ts (node-relay, node-tcp) in front of each upstream, at the proxy's node flags. */
+export async function startNodeAnchor(procs: Processes, id: 'node-relay' | 'node-tcp', upstreams: Record<string, number>): Promise<Anchor> {
   const ls = await listeners(upstreams);
-  const args = [...defaultProxyNodeFlags(), join(ROOT, 'bench', 'node-relay.ts'), ...ls.map((l) => `${l.listen}=${l.port}`)];
-  const proc = procs.spawn('node-relay', 'node-relay', join(ROOT, 'scripts', 'node'), args);
+  const args = [...defaultProxyNodeFlags(), join(ROOT, 'bench', `${id}.ts`), ...ls.map((l) => `${l.listen}=${l.port}`)];
+  const proc = procs.spawn(id, id, join(ROOT, 'scripts', 'node'), args);
   const urls = Object.fromEntries(ls.map((l) => [l.name, `http://127.0.0.1:${l.listen}`]));
-  return ready(procs, { id: 'node-relay', proc, urls }, () => `node-relay exited: ${tail(proc.log)}`);
-}
-
-/** bench/node-tcp.ts in front of each upstream, at the proxy's node flags. */
-export async function startNodeTcp(procs: Processes, upstreams: Record<string, number>): Promise<Anchor> {
-  const ls = await listeners(upstreams);
-  const args = [...defaultProxyNodeFlags(), join(ROOT, 'bench', 'node-tcp.ts'), ...ls.map((l) => `${l.listen}=${l.port}`)];
-  const proc = procs.spawn('node-tcp', 'node-tcp', join(ROOT, 'scripts', 'node'), args);
-  const urls = Object.fromEntries(ls.map((l) => [l.name, `http://127.0.0.1:${l.listen}`]));
-  return ready(procs, { id: 'node-tcp', proc, urls }, () => `node-tcp exited: ${tail(proc.log)}`);
+  return ready(procs, { id, proc, urls }, () => `${id} exited: ${tail(proc.log)}`);
 }
 
 /** All the anchors in front of the same upstreams. */
@@ -128,7 +119,7 @@ export async function startAnchors(procs: Processes, upstreams: Record<string, n
     nginx: await startNginx(procs, 'nginx', upstreams),
     'nginx-tuned': await startNginx(procs, 'nginx-tuned', upstreams),
     haproxy: await startHaproxy(procs, upstreams),
-    'node-relay': await startNodeRelay(procs, upstreams),
-    'node-tcp': await startNodeTcp(procs, upstreams),
+    'node-relay': await startNodeAnchor(procs, 'node-relay', upstreams),
+    'node-tcp': await startNodeAnchor(procs, 'node-tcp', upstreams),
   };
 }
