@@ -3,7 +3,7 @@
  * answers on its port: the CNCF distribution registry, the proxy (dist/cli.js) and the test
  * token server.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort, waitFor } from '../../test/helpers/ports.ts';
@@ -53,11 +53,21 @@ export async function startRegistry(procs: Processes, name: string, extra: strin
 }
 
 /**
- * Node flags the proxy runs with unless a scenario sets its own: the ones it ships with (the
- * Dockerfile's ENTRYPOINT and `npm start`); BENCH_PROXY_NODE_FLAGS overrides ('' for none).
+ * Node flags the proxy runs with unless a scenario sets its own: the ones it ships with, read from
+ * `npm start` (test/unit/node-flags.test.ts keeps the Dockerfile's ENTRYPOINT the same);
+ * BENCH_PROXY_NODE_FLAGS overrides ('' for none).
  */
 export function defaultProxyNodeFlags(): string[] {
-  return (process.env['BENCH_PROXY_NODE_FLAGS'] ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+  return (process.env['BENCH_PROXY_NODE_FLAGS'] ?? shippedNodeFlags().join(' ')).split(' ').filter(Boolean);
+}
+
+/** The node flags of `npm start`: what stands between `scripts/node` and `src/cli.ts`. */
+export function shippedNodeFlags(): string[] {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
+  const from = start.indexOf('scripts/node');
+  const to = start.indexOf('src/cli.ts');
+  if (from < 0 || to < from) throw new Error(`package.json: scripts.start is not "scripts/node [flags] src/cli.ts": ${start.join(' ')}`);
+  return start.slice(from + 1, to);
 }
 
 /** dist/cli.js with `configFile` and `args`, on a free port; ready when /healthz answers 200. */
