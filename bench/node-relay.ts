@@ -42,6 +42,9 @@ function relay(agent: Agent, origin: string) {
   };
 }
 
+// Exit on SIGTERM (how the bench stops it) rather than die of it, so that --cpu-prof writes its profile.
+process.once('SIGTERM', () => process.exit(0));
+
 for (const pair of process.argv.slice(2)) {
   const [listen, upstream] = pair.split('=').map(Number);
   if (!listen || !upstream) throw new Error(`node-relay: want <listen port>=<upstream port>, got ${pair}`);

@@ -12,7 +12,7 @@
  * compared; goals against "the strongest anchor" take the best anchor of each scenario.
  *
  *   scripts/bench [--quick] [--rounds N] [--only id,id] [--out file] [--snapshot] [--keep] [--no-wait]
- *   scripts/bench --profile     CPU profiles of the proxy and a --max-semi-space-size sweep
+ *   scripts/bench --profile     CPU profiles of the proxy (node-relay beside it on uploads) and a --max-semi-space-size sweep
  *
  * Results: tables on stdout, and the same as JSON in bench/results/latest.json
  * (latest-quick.json for --quick; both git-ignored); --snapshot also copies it to

@@ -104,11 +104,17 @@ export async function startHaproxy(procs: Processes, upstreams: Record<string, n
   return ready(procs, { id: 'haproxy', proc, urls }, () => `haproxy exited: ${tail(proc.log)}`);
 }
 
-/** bench/<id>.ts (node-relay, node-tcp) in front of each upstream, at the proxy's node flags. */
-export async function startNodeAnchor(procs: Processes, id: 'node-relay' | 'node-tcp', upstreams: Record<string, number>): Promise<Anchor> {
+/** bench/<id>.ts (node-relay, node-tcp) in front of each upstream, at the proxy's node flags unless given others. */
+export async function startNodeAnchor(
+  procs: Processes,
+  id: 'node-relay' | 'node-tcp',
+  upstreams: Record<string, number>,
+  nodeFlags: string[] = defaultProxyNodeFlags(),
+  name: string = id,
+): Promise<Anchor> {
   const ls = await listeners(upstreams);
-  const args = [...defaultProxyNodeFlags(), join(ROOT, 'bench', `${id}.ts`), ...ls.map((l) => `${l.listen}=${l.port}`)];
-  const proc = procs.spawn(id, id, join(ROOT, 'scripts', 'node'), args);
+  const args = [...nodeFlags, join(ROOT, 'bench', `${id}.ts`), ...ls.map((l) => `${l.listen}=${l.port}`)];
+  const proc = procs.spawn(name, id, join(ROOT, 'scripts', 'node'), args);
   const urls = Object.fromEntries(ls.map((l) => [l.name, `http://127.0.0.1:${l.listen}`]));
   return ready(procs, { id, proc, urls }, () => `${id} exited: ${tail(proc.log)}`);
 }

@@ -13,8 +13,9 @@ export const USAGE = `Usage: npm run bench -- [options]
                    --quick), a dated run to commit and cite
   --keep           keep the work directory (logs, registry storage) for inspection
   --no-wait        do not wait for the machine to be quiet before each run (see "quiet gate")
-  --profile        instead of the table: CPU profiles of the proxy (manifest GET, 1 GiB blob GET)
-                   into bench/results/profile-*.txt, and a --max-semi-space-size sweep
+  --profile        instead of the table: CPU profiles of the proxy (manifest GET, 1 GiB blob GET,
+                   1 GiB upload; node-relay on the same uploads) into bench/results/profile-*.txt,
+                   and a --max-semi-space-size sweep
 Environment: BENCH_TMPDIR (default /dev/shm when it has room, else the system temp dir).
 `;
 
