@@ -60,11 +60,14 @@ export interface ProxyProcess {
   stop(): Promise<number | null>;
 }
 
-/** The CLI as a process on a free loopback port; with `https`, it serves HTTPS (the args name the files) and the readiness check trusts `ca`. */
-export async function spawnProxy(args: string[], env: Record<string, string> = {}, https?: { ca: string }): Promise<ProxyProcess> {
+/**
+ * The CLI as a process on a free loopback port, run by node with `nodeFlags`; with `https`, it
+ * serves HTTPS (the args name the files) and the readiness check trusts `ca`.
+ */
+export async function spawnProxy(args: string[], env: Record<string, string> = {}, https?: { ca: string }, nodeFlags: string[] = []): Promise<ProxyProcess> {
   const port = await freePort();
   let out = '';
-  const child = spawn(`${ROOT}/scripts/node`, [`${ROOT}/dist/cli.js`, '--listen', `127.0.0.1:${port}`, ...args], {
+  const child = spawn(`${ROOT}/scripts/node`, [...nodeFlags, `${ROOT}/dist/cli.js`, '--listen', `127.0.0.1:${port}`, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
