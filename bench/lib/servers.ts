@@ -3,9 +3,10 @@
  * answers on its port: the CNCF distribution registry, the proxy (dist/cli.js) and the test
  * token server.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { shippedNodeFlags } from '../../test/helpers/node-flags.ts';
 import { freePort, waitFor } from '../../test/helpers/ports.ts';
 import { registryConfigYaml } from '../../test/helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../../test/helpers/token-server.ts';
@@ -59,15 +60,6 @@ export async function startRegistry(procs: Processes, name: string, extra: strin
  */
 export function defaultProxyNodeFlags(): string[] {
   return (process.env['BENCH_PROXY_NODE_FLAGS'] ?? shippedNodeFlags().join(' ')).split(' ').filter(Boolean);
-}
-
-/** The node flags of `npm start`: what stands between `scripts/node` and `src/cli.ts`. */
-export function shippedNodeFlags(): string[] {
-  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
-  const from = start.indexOf('scripts/node');
-  const to = start.indexOf('src/cli.ts');
-  if (from < 0 || to < from) throw new Error(`package.json: scripts.start is not "scripts/node [flags] src/cli.ts": ${start.join(' ')}`);
-  return start.slice(from + 1, to);
 }
 
 /** dist/cli.js with `configFile` and `args`, on a free port; ready when /healthz answers 200. */

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shippedNodeFlags } from '../../bench/lib/servers.ts';
+import { shippedNodeFlags } from '../helpers/node-flags.ts';
 import { type ProxyProcess, spawnProxy } from '../helpers/proxy.ts';
 import { type Registry, startRegistry } from '../helpers/registry.ts';
 

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { shippedNodeFlags } from '../../bench/lib/servers.ts';
+import { shippedNodeFlags } from '../helpers/node-flags.ts';
 
 const root = new URL('../../', import.meta.url);
 
