@@ -6,6 +6,7 @@ import type { Connector } from '../../src/connectors/model.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { buildServer, type ProxyServer, type ServerOptions } from '../../src/server.ts';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { shippedNodeFlags } from './node-flags.ts';
 import { freePort, waitFor } from './ports.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -61,10 +62,11 @@ export interface ProxyProcess {
 }
 
 /**
- * The CLI as a process on a free loopback port, run by node with `nodeFlags`; with `https`, it
- * serves HTTPS (the args name the files) and the readiness check trusts `ca`.
+ * The CLI as a process on a free loopback port, run by node with `nodeFlags` (by default the
+ * shipped ones, so the memory and stall tests measure what users run); with `https`, it serves
+ * HTTPS (the args name the files) and the readiness check trusts `ca`.
  */
-export async function spawnProxy(args: string[], env: Record<string, string> = {}, https?: { ca: string }, nodeFlags: string[] = []): Promise<ProxyProcess> {
+export async function spawnProxy(args: string[], env: Record<string, string> = {}, https?: { ca: string }, nodeFlags: string[] = shippedNodeFlags()): Promise<ProxyProcess> {
   const port = await freePort();
   let out = '';
   const child = spawn(`${ROOT}/scripts/node`, [...nodeFlags, `${ROOT}/dist/cli.js`, '--listen', `127.0.0.1:${port}`, ...args], {
