@@ -28,4 +28,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # Node flags (the same as `npm start`; README, "Node flags"): a 1 MiB young generation, and old-generation
 # marking started by the old generation's own growth only, not by the Buffers that blob transfers
 # allocate outside the heap.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--incremental-marking-soft-trigger=90", "--incremental-marking-hard-trigger=95", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--incremental-marking-soft-trigger=90", "--incremental-marking-hard-trigger=95", "--heap-growing-percent=100", "dist/cli.js"]

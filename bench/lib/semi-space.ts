@@ -1,6 +1,6 @@
 /**
- * The --max-semi-space-size sweep of --profile (with the marking triggers the proxy ships, and two
- * combinations with --max-old-space-size):
+ * The --max-semi-space-size sweep of --profile (with the marking triggers and the heap growth
+ * factor the proxy ships, and two combinations with --max-old-space-size):
  * peak RSS and speed of the same work per setting, each on a fresh proxy process; written to
  * bench/results/semi-space.txt.
  */
@@ -34,12 +34,25 @@ export interface SweepRow {
  */
 const TRIGGERS = ['--incremental-marking-soft-trigger=90', '--incremental-marking-hard-trigger=95'];
 
+/** Old generation allowed to grow to twice what is live after a full GC (V8's own factor ranges up to 4). */
+const GROWTH = (percent: number): string => `--heap-growing-percent=${percent}`;
+
 function settings(quick: boolean): string[][] {
-  if (quick) return [[], ['--max-semi-space-size=1'], ['--max-semi-space-size=1', ...TRIGGERS], ['--max-semi-space-size=2', '--max-old-space-size=96']];
+  if (quick)
+    return [
+      [],
+      ['--max-semi-space-size=1'],
+      ['--max-semi-space-size=1', ...TRIGGERS],
+      ['--max-semi-space-size=1', ...TRIGGERS, GROWTH(100)],
+      ['--max-semi-space-size=2', '--max-old-space-size=96'],
+    ];
   return [
     [],
     ['--max-semi-space-size=1'],
     ['--max-semi-space-size=1', ...TRIGGERS],
+    ['--max-semi-space-size=1', ...TRIGGERS, GROWTH(50)],
+    ['--max-semi-space-size=1', ...TRIGGERS, GROWTH(100)],
+    ['--max-semi-space-size=2', ...TRIGGERS],
     ['--max-semi-space-size=2'],
     ['--max-semi-space-size=4'],
     ['--max-semi-space-size=8'],
