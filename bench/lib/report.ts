@@ -12,7 +12,7 @@ import type { RssBySize, ScenarioResult } from './types.ts';
 /** How the numbers were taken, recorded in the JSON. */
 const METHOD = {
   alternation: 'per round: each target once, in the order listed (direct, nginx, nginx-tuned, haproxy, the proxies); medians over rounds',
-  cpu: 'utime+stime from /proc/<pid>/stat per component (each anchor its own group); client = curl/wrk/ab under /usr/bin/time plus the harness process (which also runs the token server); other = /proc/stat busy time not accounted to those',
+  cpu: 'utime+stime from /proc/<pid>/stat per component (each anchor its own group; every proxy process in the group proxy, and the process serving a proxy target also as own, which its CPU per request is taken from); client = curl/wrk/ab under /usr/bin/time plus the harness process (which also runs the token server); other = /proc/stat busy time not accounted to those',
   rss: 'VmHWM of each proxy process, reset through /proc/<pid>/clear_refs before each scenario (the fresh proxies a scenario starts itself keep theirs: it covers their set-up)',
   proxy:
     'dist/cli.js, one process, --config with Connector+Secret documents, default --log-level info (log to a file on the work directory); proxy-warn = a second process with --log-level warn',

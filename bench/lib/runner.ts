@@ -6,7 +6,7 @@
 import { MiB } from './constants.ts';
 import { fmt, round, round3 } from './numbers.ts';
 import type { Processes } from './processes.ts';
-import { summarise } from './summary.ts';
+import { OWN, summarise } from './summary.ts';
 import { cpuBetween, type QuietGate, resetHwm, snap, vmHwm, vmRss } from './sampling.ts';
 import type { ProxyProcess } from './servers.ts';
 import type { ClientResult, Run, ScenarioResult, ScenarioSpec } from './types.ts';
@@ -19,17 +19,26 @@ export interface Runner {
   proxies: ProxyProcess[];
 }
 
+/**
+ * A run's CPU seconds by group, plus, for a proxy target, its own process's under OWN: the group
+ * `proxy` also holds the other proxies, idle then but for their health checks and timers.
+ */
+function runCpu(s: ScenarioSpec, target: string, cpu: Record<string, number>, byName: Record<string, number>): Record<string, number> {
+  const own = target.startsWith('proxy') ? byName[s.processOf?.(target) ?? target] : undefined;
+  return own === undefined ? cpu : { ...cpu, [OWN]: own };
+}
+
 /** An error's message, cut to 500 characters. */
 const message = (err: unknown): string => ((err as Error).message ?? String(err)).slice(0, 500);
 
-async function measure(rn: Runner, target: string, round: number, fn: () => Promise<ClientResult>): Promise<Run> {
+async function measure(rn: Runner, s: ScenarioSpec, target: string, round: number, fn: () => Promise<ClientResult>): Promise<Run> {
   const waitedMs = await rn.quiet.wait();
   const a = snap(rn.procs.live);
   try {
     const r = await fn();
     const b = snap(rn.procs.live);
-    const { cpu, otherS, wallS } = cpuBetween(a, b, r.clientCpuS);
-    const run: Run = { target, round, ok: true, value: r.value, wallS: round3(wallS), cpuS: cpu, otherCpuS: otherS, waitedMs };
+    const { cpu, byName, otherS, wallS } = cpuBetween(a, b, r.clientCpuS);
+    const run: Run = { target, round, ok: true, value: r.value, wallS: round3(wallS), cpuS: runCpu(s, target, cpu, byName), otherCpuS: otherS, waitedMs };
     if (r.p50 !== undefined) run.p50Ms = round3(r.p50);
     if (r.p99 !== undefined) run.p99Ms = round3(r.p99);
     if (r.requests !== undefined) run.requests = r.requests;
@@ -61,7 +70,7 @@ async function runOne(rn: Runner, s: ScenarioSpec, t: string, r: number): Promis
   } catch (err) {
     return { target: t, round: r, ok: false, error: `prepare: ${message(err)}`, value: NaN, wallS: 0, cpuS: {}, otherCpuS: 0, waitedMs: 0 };
   }
-  const run = await measure(rn, t, r, () => s.run(t));
+  const run = await measure(rn, s, t, r, () => s.run(t));
   try {
     await s.finish?.(t, run);
   } catch (err) {

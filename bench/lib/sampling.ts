@@ -55,14 +55,14 @@ export interface Snap {
   t: number;
   busy: number;
   self: NodeJS.CpuUsage;
-  pids: Map<number, { group: string; ticks: number }>;
+  pids: Map<number, { group: string; name: string; ticks: number }>;
 }
 
 export function snap(live: readonly Sampled[]): Snap {
-  const pids = new Map<number, { group: string; ticks: number }>();
+  const pids = new Map<number, { group: string; name: string; ticks: number }>();
   for (const l of live) {
     const t = procTicks(l.pid);
-    if (t !== undefined) pids.set(l.pid, { group: l.group, ticks: t });
+    if (t !== undefined) pids.set(l.pid, { group: l.group, name: l.name, ticks: t });
   }
   return { t: performance.now(), busy: systemBusyTicks(), self: process.cpuUsage(), pids };
 }
@@ -70,21 +70,27 @@ export function snap(live: readonly Sampled[]): Snap {
 /**
  * CPU seconds per group between two snapshots; `client` is the external client tools' time
  * plus this process's; `otherS` is the machine's busy time not accounted to any of them.
+ * `byName`: CPU seconds per sampled process name (a group can hold several processes: every
+ * proxy is in `proxy`).
  */
-export function cpuBetween(a: Snap, b: Snap, externalClientS: number): { cpu: Record<string, number>; otherS: number; wallS: number } {
+export function cpuBetween(a: Snap, b: Snap, externalClientS: number): { cpu: Record<string, number>; byName: Record<string, number>; otherS: number; wallS: number } {
   const tck = clkTck();
   const cpu: Record<string, number> = {};
+  const byName: Record<string, number> = {};
   for (const [pid, e] of b.pids) {
     const before = a.pids.get(pid);
     if (!before) continue;
-    cpu[e.group] = (cpu[e.group] ?? 0) + (e.ticks - before.ticks) / tck;
+    const s = (e.ticks - before.ticks) / tck;
+    cpu[e.group] = (cpu[e.group] ?? 0) + s;
+    byName[e.name] = (byName[e.name] ?? 0) + s;
   }
   const self = process.cpuUsage(a.self);
   cpu['client'] = externalClientS + (self.user + self.system) / 1e6;
   const ours = Object.values(cpu).reduce((x, y) => x + y, 0);
   const busy = (b.busy - a.busy) / tck;
   for (const k of Object.keys(cpu)) cpu[k] = round(cpu[k]!, 3);
-  return { cpu, otherS: round(Math.max(0, busy - ours), 3), wallS: (b.t - a.t) / 1000 };
+  for (const k of Object.keys(byName)) byName[k] = round(byName[k]!, 3);
+  return { cpu, byName, otherS: round(Math.max(0, busy - ours), 3), wallS: (b.t - a.t) / 1000 };
 }
 
 // Peak RSS: VmHWM, reset per scenario through /proc/<pid>/clear_refs (5 = reset the peak)

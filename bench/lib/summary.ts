@@ -76,6 +76,12 @@ export function pairedRatios(s: ScenarioResult, a: string, b: string): number[] 
   return out;
 }
 
+/**
+ * The cpuS key of a proxy target's own process (runner.ts): what its requests cost, without the
+ * background work of the other proxies that share the group `proxy`.
+ */
+export const OWN = 'own';
+
 /** CPU milliseconds of component `group` per request in `target`'s runs (median CPU / median requests); NaN without. */
 export function cpuMsPerRequest(r: ScenarioResult, target: string, group: string): number {
   const reqs = median(r.runs.filter((x) => x.target === target && x.ok).map((x) => x.requests ?? NaN));

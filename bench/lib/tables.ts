@@ -1,7 +1,7 @@
 /** The printed tables: medians and ratios, latency and CPU per request, CPU per run, goals. */
 import { ANCHORS } from './constants.ts';
 import { fmt, median, table } from './numbers.ts';
-import { cpuMsPerRequest } from './summary.ts';
+import { cpuMsPerRequest, OWN } from './summary.ts';
 import type { ScenarioResult } from './types.ts';
 
 /** A goal's outcome as printed. */
@@ -72,7 +72,9 @@ export function latencyTable(lat: ScenarioResult[]): string {
     for (const t of r.targets) {
       const p99 = r.medianP99Ms?.[t] ?? NaN;
       const d = r.medianP99Ms?.['direct'] ?? NaN;
-      const per = (g: string): string => {
+      // A proxy row's proxy column is its own process (the group also holds the idle proxies).
+      const per = (group: string): string => {
+        const g = group === 'proxy' && r.medianCpuS[t]?.[OWN] !== undefined ? OWN : group;
         const v = cpuMsPerRequest(r, t, g);
         return Number.isFinite(v) && (r.medianCpuS[t]?.[g] ?? 0) > 0 ? v.toFixed(3) : '-';
       };

@@ -70,6 +70,8 @@ export interface ScenarioSpec {
   proxies?: () => ProxyProcess[];
   /** More ratios to compute, [a, b] as `a/b` (> 1: a is better), besides each proxy against direct and the anchors. */
   compare?: [string, string][];
+  /** The name of the proxy process serving a proxy target, when it is not the target's own name. */
+  processOf?: (target: string) => string;
   warmup?: (target: string) => Promise<void>;
   prepare?: (target: string) => Promise<void>;
   finish?: (target: string, run: Run) => Promise<void>;

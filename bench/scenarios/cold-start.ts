@@ -121,6 +121,7 @@ function build(b: Bench): ScenarioSpec {
     targets: ANCHORED,
     client: `undici, a fresh Agent per run; each pull: GET /v2/, token (direct, anchors), manifest, config + layer`,
     goals: goals(st.runs),
+    processOf: (t) => (t === 'proxy' ? 'proxy-cold' : t),
     prepare: (t) => prepare(b, st, t),
     run: (t) => run(b, st, t),
     finish: (t) => finish(b, st, t),
