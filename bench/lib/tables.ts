@@ -4,6 +4,12 @@ import { fmt, median, table } from './numbers.ts';
 import { cpuMsPerRequest, OWN } from './summary.ts';
 import type { ScenarioResult } from './types.ts';
 
+/**
+ * The CPU key a table's proxy column reads for `target`: its own process (OWN) in a proxy row,
+ * the group `proxy` (every proxy process) elsewhere.
+ */
+const proxyColumn = (r: ScenarioResult, target: string, group: string): string => (group === 'proxy' && r.medianCpuS[target]?.[OWN] !== undefined ? OWN : group);
+
 /** A goal's outcome as printed. */
 export interface GoalRow {
   scenario: string;
@@ -72,9 +78,8 @@ export function latencyTable(lat: ScenarioResult[]): string {
     for (const t of r.targets) {
       const p99 = r.medianP99Ms?.[t] ?? NaN;
       const d = r.medianP99Ms?.['direct'] ?? NaN;
-      // A proxy row's proxy column is its own process (the group also holds the idle proxies).
       const per = (group: string): string => {
-        const g = group === 'proxy' && r.medianCpuS[t]?.[OWN] !== undefined ? OWN : group;
+        const g = proxyColumn(r, t, group);
         const v = cpuMsPerRequest(r, t, g);
         return Number.isFinite(v) && (r.medianCpuS[t]?.[g] ?? 0) > 0 ? v.toFixed(3) : '-';
       };
@@ -92,7 +97,7 @@ export function latencyTable(lat: ScenarioResult[]): string {
   return table(rows);
 }
 
-/** CPU seconds per run by component, each anchor its own. */
+/** CPU seconds per run by component, each anchor its own; a proxy row's proxy column is its own process. */
 export function cpuTable(results: ScenarioResult[]): string {
   const groups = ['client', ...ANCHORS, 'proxy', 'registry'];
   const rows: string[][] = [['scenario', 'target', 'value', ...groups.map((g) => `${g} s`), 'other s', 'wall s']];
@@ -100,7 +105,7 @@ export function cpuTable(results: ScenarioResult[]): string {
     for (const t of r.targets) {
       const c = r.medianCpuS[t] ?? {};
       const wall = median(r.runs.filter((x) => x.target === t).map((x) => x.wallS));
-      rows.push([r.id, t, fmt(r.median[t] ?? NaN), ...groups.map((g) => fmt(c[g] ?? 0)), fmt(r.medianOtherCpuS[t] ?? 0), fmt(wall)]);
+      rows.push([r.id, t, fmt(r.median[t] ?? NaN), ...groups.map((g) => fmt(c[proxyColumn(r, t, g)] ?? 0)), fmt(r.medianOtherCpuS[t] ?? 0), fmt(wall)]);
     }
   }
   return table(rows);
